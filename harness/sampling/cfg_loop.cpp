@@ -1,0 +1,35 @@
+#include "sampling/cfg_loop.h"
+
+#include <chrono>
+
+namespace profdit::sampling {
+
+torch::Tensor PlainDenoiser::predict(int, Branch, const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
+    return model_->forward(latent, t, context);
+}
+
+SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const torch::Tensor& context_cond,
+                        const torch::Tensor& context_uncond, const SampleOptions& opt, const StepCallback& on_step) {
+    torch::NoGradGuard no_grad;
+    auto scheduler = make_scheduler(opt.solver, opt.steps, opt.shift);
+    SampleResult res;
+    res.schedule = scheduler->schedule();
+    auto latent  = noise.to(torch::kFloat32);                                  // [C, F, H, W]
+    std::vector<torch::Tensor> steps;
+    for (int i = 0; i < scheduler->steps(); ++i) {
+        const auto    t0     = std::chrono::steady_clock::now();
+        const int64_t t      = scheduler->timestep();
+        auto          cond   = denoiser.predict(i, kCond, latent, t, context_cond).to(torch::kFloat32);     // [C, F, H, W]
+        auto          uncond = denoiser.predict(i, kUncond, latent, t, context_uncond).to(torch::kFloat32); // [C, F, H, W]
+        auto          guided = uncond + opt.guide * (cond - uncond);                                        // [C, F, H, W]
+        latent               = scheduler->step(guided, latent);
+        if (opt.keep_steps) steps.push_back(latent.to(torch::kCPU));
+        res.step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        if (on_step) on_step(i + 1, scheduler->steps());
+    }
+    res.final_latent = latent.to(torch::kCPU);
+    if (opt.keep_steps) res.step_latent = torch::stack(steps);
+    return res;
+}
+
+}  // namespace profdit::sampling

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "sampling/scheduler.h"
+#include "wan/dit.h"
+
+namespace profdit::sampling {
+
+enum Branch : int { kCond = 0, kUncond = 1, kNumBranches = 2 };
+
+// One model call of the CFG loop. The plain implementation runs the whole DiT; cache policies provide
+// their own (they see the step, the branch and the branch's context, and keep per-branch state).
+class Denoiser {
+  public:
+    virtual ~Denoiser() = default;
+    virtual torch::Tensor predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
+                                  const torch::Tensor& context) = 0;  // -> [C, F, H, W] velocity
+};
+
+class PlainDenoiser : public Denoiser {
+  public:
+    explicit PlainDenoiser(wan::WanModel model) : model_(std::move(model)) {}
+    torch::Tensor predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
+                          const torch::Tensor& context) override;
+
+  private:
+    wan::WanModel model_;
+};
+
+struct SampleOptions {
+    std::string solver = "unipc";
+    int         steps  = 50;
+    double      shift  = 5.0;
+    double      guide  = 5.0;
+    bool        keep_steps = true;  // keep step_latent
+};
+
+struct SampleResult {
+    torch::Tensor final_latent;  // [C, F, H, W]
+    torch::Tensor step_latent;   // [N, C, F, H, W] (latent after each step), when kept
+    Schedule      schedule;
+    std::vector<double> step_ms;  // wall time of each step (both branches and the solver)
+};
+
+using StepCallback = std::function<void(int step, int steps)>;
+
+// WanT2V.generate's loop: per step cond and uncond calls, guided = uncond + g (cond - uncond), solver step.
+SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const torch::Tensor& context_cond,
+                        const torch::Tensor& context_uncond, const SampleOptions& opt,
+                        const StepCallback& on_step = nullptr);
+
+}  // namespace profdit::sampling

@@ -1,0 +1,119 @@
+#include "wan/checkpoint.h"
+
+#include <set>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "common/error.h"
+
+namespace profdit::wan {
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+std::string list_some(const std::vector<std::string>& keys) {
+    std::string out;
+    for (size_t i = 0; i < keys.size() && i < 5; ++i) out += (i ? ", " : "") + ("'" + keys[i] + "'");
+    if (keys.size() > 5) out += " and " + std::to_string(keys.size() - 5) + " more";
+    return out;
+}
+
+}  // namespace
+
+DiTCheckpointInfo inspect_dit(const io::SafetensorsReader& reader) {
+    DiTCheckpointInfo info;
+    info.path         = reader.path();
+    const auto names  = reader.names();
+    for (const auto& n : names)
+        if (is_diffusers_key(n)) info.format = KeyFormat::diffusers;
+    for (const auto& n : names) {
+        const auto& e   = reader.entry(n);
+        const auto  key = info.format == KeyFormat::diffusers ? diffusers_to_official(n) : n;
+        if (info.shapes.count(key))
+            input_error(reader.path() + ": tensor '" + n + "' maps to '" + key + "', which another tensor already has");
+        info.shapes[key] = e.shape;
+        int64_t numel = 1;
+        for (auto d : e.shape) numel *= d;
+        info.dtype_params[io::dtype_name(e.dtype)] += numel;
+        info.num_params += numel;
+    }
+    return info;
+}
+
+WanModel load_dit(const std::string& weights_path, const std::optional<WanConfig>& config, const torch::Device& device,
+                  torch::ScalarType compute_dtype) {
+    io::SafetensorsReader reader(weights_path);
+    const auto            info = inspect_dit(reader);
+    WanConfig             cfg;
+    if (config) {
+        cfg = *config;
+        cfg.check_against_weights(info.shapes, weights_path);
+    } else {
+        cfg = WanConfig::detect_from_weights(info.shapes, weights_path);
+        cfg.validate(weights_path);
+    }
+
+    torch::NoGradGuard no_grad;
+    WanModel model(cfg);
+    std::vector<std::string> missing, unexpected;
+    std::set<std::string>    expected;
+    for (auto& p : model->named_parameters()) {
+        const std::string& key = p.key();
+        expected.insert(key);
+        auto it = info.shapes.find(key);
+        if (it == info.shapes.end()) {
+            missing.push_back(key);
+            continue;
+        }
+        if (it->second != p.value().sizes().vec())
+            input_error(weights_path + ": tensor '" + key + "' has shape " + shape_str(it->second) + ", expected " +
+                        shape_str(p.value().sizes().vec()) + " for this config");
+    }
+    for (const auto& kv : info.shapes)
+        if (!expected.count(kv.first)) unexpected.push_back(kv.first);
+    if (!missing.empty()) input_error(weights_path + ": missing DiT tensors " + list_some(missing));
+    if (!unexpected.empty()) input_error(weights_path + ": unexpected tensors " + list_some(unexpected) + " for a " + cfg.model_type + " DiT");
+
+    for (auto& p : model->named_parameters()) {
+        const std::string name = info.format == KeyFormat::diffusers ? official_to_diffusers(p.key()) : p.key();
+        p.value().copy_(reader.load(name));
+    }
+    model->to(device);
+    if (compute_dtype != torch::kFloat32) model->set_compute_dtype(compute_dtype);
+    return model;
+}
+
+void init_random(WanModel& model, uint64_t seed) {
+    torch::NoGradGuard no_grad;
+    auto gen = at::detail::createCPUGenerator(seed);
+    std::map<std::string, torch::Tensor> params;
+    for (auto& p : model->named_parameters()) params[p.key()] = p.value();
+    const auto dim = double(model->config().dim);
+    auto ends_with = [](const std::string& s, const std::string& e) {
+        return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+    };
+    for (auto& [key, p] : params) {
+        auto r = at::normal(0.0, 1.0, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
+        if (ends_with(key, "modulation")) r /= std::sqrt(dim);
+        else if (ends_with(key, ".bias")) r *= 0.1;
+        else if (p.dim() == 1) r = 1.0 + 0.1 * r;
+        else r /= std::sqrt(double(p[0].numel()));
+        p.copy_(r);
+    }
+}
+
+void save_dit(WanModel& model, const std::string& path, KeyFormat format) {
+    std::map<std::string, torch::Tensor> out;
+    for (auto& p : model->named_parameters()) {
+        const std::string name = format == KeyFormat::diffusers ? official_to_diffusers(p.key()) : p.key();
+        out[name]              = p.value().detach().to(torch::kFloat32);
+    }
+    io::write_safetensors(path, out);
+}
+
+}  // namespace profdit::wan

@@ -1,0 +1,217 @@
+#include "wan/dit.h"
+
+#include "wan/attention.h"
+
+namespace profdit::wan {
+
+namespace {
+
+// Linear in the weight's dtype (the compute dtype of that layer).
+torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) {
+    return torch::linear(x.to(l->weight.scalar_type()), l->weight, l->bias);
+}
+
+torch::Tensor layer_norm(const torch::Tensor& x, double eps) {
+    return torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, {}, {}, eps);
+}
+
+torch::Tensor gelu_tanh(const torch::Tensor& x) { return torch::gelu(x, "tanh"); }
+
+torch::nn::Linear make_linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out)); }
+
+}  // namespace
+
+torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Device& device) {
+    const int64_t half = freq_dim / 2;
+    auto opt   = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+    auto omega = torch::pow(10000.0, -torch::arange(half, opt).div(double(half)));  // [half]
+    auto arg   = omega * double(t);                                                  // [half]
+    return torch::cat({torch::cos(arg), torch::sin(arg)}).to(torch::kFloat32).unsqueeze(0);  // [1, freq_dim]
+}
+
+WanRMSNormImpl::WanRMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+    weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor WanRMSNormImpl::forward(const torch::Tensor& x) {
+    auto xf = x.to(torch::kFloat32);
+    return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type()) * weight;
+}
+
+WanSelfAttentionImpl::WanSelfAttentionImpl(const WanConfig& c) : num_heads(c.num_heads) {
+    q      = register_module("q", make_linear(c.dim, c.dim));
+    k      = register_module("k", make_linear(c.dim, c.dim));
+    v      = register_module("v", make_linear(c.dim, c.dim));
+    o      = register_module("o", make_linear(c.dim, c.dim));
+    norm_q = register_module("norm_q", WanRMSNorm(c.dim, c.eps));
+    norm_k = register_module("norm_k", WanRMSNorm(c.dim, c.eps));
+}
+
+torch::Tensor WanSelfAttentionImpl::forward(const torch::Tensor& x, const Rope& rope, BlockProbe* probe) {
+    const auto B = x.size(0), L = x.size(1), H = num_heads, hd = x.size(2) / num_heads;
+    auto qn = norm_q(linear(q, x));                             // [B, L, dim] f32
+    auto kn = norm_k(linear(k, x));                             // [B, L, dim] f32
+    auto vv = linear(v, x).view({B, L, H, hd});                 // [B, L, H, hd]
+    auto qr = rope_apply(qn.view({B, L, H, hd}), rope);         // [B, L, H, hd] f32
+    auto kr = rope_apply(kn.view({B, L, H, hd}), rope);         // [B, L, H, hd] f32
+    const auto dt = o->weight.scalar_type();
+    auto a = attention(qr.to(dt), kr.to(dt), vv.to(dt));        // [B, L, dim]
+    if (probe) {
+        probe->q_normed = qn;
+        probe->k_normed = kn;
+        probe->q_rope   = qr;
+        probe->k_rope   = kr;
+    }
+    return linear(o, a);                                        // [B, L, dim]
+}
+
+WanT2VCrossAttentionImpl::WanT2VCrossAttentionImpl(const WanConfig& c) : num_heads(c.num_heads) {
+    q      = register_module("q", make_linear(c.dim, c.dim));
+    k      = register_module("k", make_linear(c.dim, c.dim));
+    v      = register_module("v", make_linear(c.dim, c.dim));
+    o      = register_module("o", make_linear(c.dim, c.dim));
+    norm_q = register_module("norm_q", WanRMSNorm(c.dim, c.eps));
+    norm_k = register_module("norm_k", WanRMSNorm(c.dim, c.eps));
+}
+
+torch::Tensor WanT2VCrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
+    const auto B = x.size(0), L = x.size(1), Lc = context.size(1), H = num_heads, hd = x.size(2) / num_heads;
+    const auto dt = o->weight.scalar_type();
+    auto qq = norm_q(linear(q, x)).view({B, L, H, hd});         // [B, L, H, hd]
+    auto kk = norm_k(linear(k, context)).view({B, Lc, H, hd});  // [B, Lc, H, hd]
+    auto vv = linear(v, context).view({B, Lc, H, hd});          // [B, Lc, H, hd]
+    auto a  = attention(qq.to(dt), kk.to(dt), vv.to(dt));       // [B, L, dim]
+    return linear(o, a);                                        // [B, L, dim]
+}
+
+WanAttentionBlockImpl::WanAttentionBlockImpl(const WanConfig& c) : eps(c.eps) {
+    modulation = register_parameter("modulation", torch::randn({1, 6, c.dim}) / std::sqrt(double(c.dim)));
+    self_attn  = register_module("self_attn", WanSelfAttention(c));
+    norm3      = register_module("norm3", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
+    cross_attn = register_module("cross_attn", WanT2VCrossAttention(c));
+    ffn        = register_module("ffn", torch::nn::Sequential(make_linear(c.dim, c.ffn_dim),
+                                                               torch::nn::Functional(gelu_tanh),
+                                                               make_linear(c.ffn_dim, c.dim)));
+}
+
+torch::Tensor WanAttentionBlockImpl::forward(const torch::Tensor& x_in, const DiTCond& c, BlockProbe* probe) {
+    auto m  = (modulation + c.e0).chunk(6, 1);                   // 6 x [B, 1, dim] f32
+    auto x  = x_in;                                              // [B, L, dim]
+    auto y  = layer_norm(x, eps) * (1 + m[1]) + m[0];            // [B, L, dim] f32
+    auto sa = self_attn->forward(y, c.rope, probe);              // [B, L, dim]
+    x       = x + sa * m[2];                                     // [B, L, dim] f32
+    auto xn = norm3(x.to(torch::kFloat32));                      // [B, L, dim] f32
+    auto ca = cross_attn->forward(xn, c.context);                // [B, L, dim]
+    x       = x + ca;                                            // [B, L, dim] f32
+    y       = layer_norm(x, eps) * (1 + m[4]) + m[3];            // [B, L, dim] f32
+    auto* f0 = ffn[0]->as<torch::nn::Linear>();
+    auto* f2 = ffn[2]->as<torch::nn::Linear>();
+    auto h  = gelu_tanh(torch::linear(y.to(f0->weight.scalar_type()), f0->weight, f0->bias));  // [B, L, ffn_dim]
+    auto ff = torch::linear(h, f2->weight, f2->bias);            // [B, L, dim]
+    x       = x + ff * m[5];                                     // [B, L, dim] f32
+    if (probe) {
+        probe->self_attn_out  = sa;
+        probe->cross_attn_out = ca;
+        probe->ffn_out        = ff;
+    }
+    return x;
+}
+
+HeadImpl::HeadImpl(const WanConfig& c) : eps(c.eps) {
+    modulation = register_parameter("modulation", torch::randn({1, 2, c.dim}) / std::sqrt(double(c.dim)));
+    head       = register_module("head", make_linear(c.dim, c.patch_volume() * c.out_dim));
+}
+
+torch::Tensor HeadImpl::forward(const torch::Tensor& x, const torch::Tensor& e) {
+    auto m = (modulation + e.unsqueeze(1)).chunk(2, 1);                         // 2 x [B, 1, dim]: shift, scale
+    return torch::linear(layer_norm(x, eps) * (1 + m[1]) + m[0], head->weight, head->bias);  // [B, L, patch*out_dim]
+}
+
+WanModelImpl::WanModelImpl(const WanConfig& c) : config_(c) {
+    c.validate("WanConfig");
+    auto pe_opt     = torch::nn::Conv3dOptions(c.in_dim, c.dim, {c.patch_size[0], c.patch_size[1], c.patch_size[2]})
+                          .stride({c.patch_size[0], c.patch_size[1], c.patch_size[2]});
+    patch_embedding = register_module("patch_embedding", torch::nn::Conv3d(pe_opt));
+    text_embedding  = register_module("text_embedding", torch::nn::Sequential(make_linear(c.text_dim, c.dim),
+                                                                               torch::nn::Functional(gelu_tanh),
+                                                                               make_linear(c.dim, c.dim)));
+    time_embedding  = register_module("time_embedding", torch::nn::Sequential(make_linear(c.freq_dim, c.dim),
+                                                                               torch::nn::SiLU(),
+                                                                               make_linear(c.dim, c.dim)));
+    time_projection = register_module("time_projection", torch::nn::Sequential(torch::nn::SiLU(),
+                                                                                 make_linear(c.dim, 6 * c.dim)));
+    blocks          = register_module("blocks", torch::nn::ModuleList());
+    for (int64_t i = 0; i < c.num_layers; ++i) blocks->push_back(WanAttentionBlock(c));
+    head = register_module("head", Head(c));
+}
+
+void WanModelImpl::set_compute_dtype(torch::ScalarType dtype) {
+    compute_dtype_ = dtype;
+    auto cast = [&](torch::nn::Module& m) {
+        for (auto& p : m.parameters(false)) p.set_data(p.data().to(dtype));
+    };
+    torch::NoGradGuard no_grad;
+    cast(*patch_embedding);
+    cast(*text_embedding[0]);
+    cast(*text_embedding[2]);
+    for (auto& b : *blocks) {
+        auto blk = b->as<WanAttentionBlockImpl>();
+        for (auto* l : {&blk->self_attn->q, &blk->self_attn->k, &blk->self_attn->v, &blk->self_attn->o,
+                        &blk->cross_attn->q, &blk->cross_attn->k, &blk->cross_attn->v, &blk->cross_attn->o})
+            cast(**l);
+        cast(*blk->ffn[0]);
+        cast(*blk->ffn[2]);
+    }
+}
+
+Embedded WanModelImpl::embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
+    const auto& c  = config_;
+    const auto  pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2];
+    const auto  C = latent.size(0), F = latent.size(1) / pt, H = latent.size(2) / ph, W = latent.size(3) / pw;
+    const auto  dev = device();
+
+    auto w  = patch_embedding->weight;                                             // [dim, C, pt, ph, pw]
+    auto xs = latent.to(dev).narrow(1, 0, F * pt).narrow(2, 0, H * ph).narrow(3, 0, W * pw);  // [C, F pt, H ph, W pw]
+    auto patches = xs.reshape({C, F, pt, H, ph, W, pw})
+                       .permute({1, 3, 5, 0, 2, 4, 6})
+                       .reshape({1, F * H * W, C * pt * ph * pw});                  // [1, L, C pt ph pw]
+    auto x = torch::linear(patches.to(w.scalar_type()), w.reshape({c.dim, -1}), patch_embedding->bias);  // [1, L, dim]
+
+    DiTCond cond;
+    cond.grid   = {F, H, W};
+    cond.rope   = rope_for_grid(c.head_dim(), cond.grid, dev);
+    auto sin    = sinusoidal_embedding(c.freq_dim, t, dev);                        // [1, freq_dim] f32
+    cond.e      = time_embedding->forward(sin);                                    // [1, dim] f32
+    cond.e0     = time_projection->forward(cond.e).view({1, 6, c.dim});           // [1, 6, dim] f32
+    auto ctx    = torch::zeros({1, c.text_len, c.text_dim}, torch::TensorOptions().device(dev));  // [1, text_len, text_dim]
+    ctx.select(0, 0).narrow(0, 0, context.size(0)).copy_(context);
+    auto* t0     = text_embedding[0]->as<torch::nn::Linear>();
+    auto* t2     = text_embedding[2]->as<torch::nn::Linear>();
+    auto  th     = gelu_tanh(torch::linear(ctx.to(t0->weight.scalar_type()), t0->weight, t0->bias));  // [1, text_len, dim]
+    cond.context = torch::linear(th, t2->weight, t2->bias);                        // [1, text_len, dim]
+    return {x, cond};
+}
+
+torch::Tensor WanModelImpl::block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe) {
+    return blocks[i]->as<WanAttentionBlockImpl>()->forward(x, c, probe);
+}
+
+torch::Tensor WanModelImpl::head_tokens(const torch::Tensor& x, const DiTCond& c) { return head->forward(x, c.e); }
+
+torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const {
+    const auto& c = config_;
+    const auto  pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2], C = c.out_dim;
+    const auto  F = grid[0], H = grid[1], W = grid[2];
+    return tokens.reshape({F, H, W, pt, ph, pw, C})
+        .permute({6, 0, 3, 1, 4, 2, 5})
+        .reshape({C, F * pt, H * ph, W * pw});  // [C_out, F, H, W]
+}
+
+torch::Tensor WanModelImpl::forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
+    auto em = embed(latent, t, context);
+    auto x  = em.x;                                         // [1, L, dim]
+    for (int64_t i = 0; i < num_blocks(); ++i) x = block(i, x, em.cond);
+    return unpatchify(head_tokens(x, em.cond), em.cond.grid);  // [C_out, F, H, W]
+}
+
+}  // namespace profdit::wan

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <array>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "wan/config.h"
+#include "wan/rope.h"
+
+namespace profdit::wan {
+
+// What a block needs besides the hidden state; built once per model call by WanModel::embed.
+struct DiTCond {
+    torch::Tensor          e;        // [B, dim] f32, time_embedding output
+    torch::Tensor          e0;       // [B, 6, dim] f32, time_projection output
+    torch::Tensor          context;  // [B, text_len, dim], text_embedding output (compute dtype)
+    Rope                   rope;     // angles for the token grid
+    std::array<int64_t, 3> grid{};   // (F', H', W') after patching
+};
+
+struct Embedded {
+    torch::Tensor x;  // [B, L, dim] patch tokens
+    DiTCond       cond;
+};
+
+// Optional capture of a block's intermediates (parity tests, profiling observers).
+struct BlockProbe {
+    torch::Tensor q_normed, k_normed;  // [B, L, dim] after q/k Linear + RMSNorm
+    torch::Tensor q_rope, k_rope;      // [B, L, H, hd] after RoPE
+    torch::Tensor self_attn_out;       // [B, L, dim] before the gate
+    torch::Tensor cross_attn_out;      // [B, L, dim]
+    torch::Tensor ffn_out;             // [B, L, dim] before the gate
+};
+
+// x * rsqrt(mean(x^2) + eps) * weight over the last dim, computed in f32 (WanRMSNorm).
+class WanRMSNormImpl : public torch::nn::Module {
+  public:
+    WanRMSNormImpl(int64_t dim, double eps);
+    torch::Tensor forward(const torch::Tensor& x);
+    torch::Tensor weight;
+    double        eps;
+};
+TORCH_MODULE(WanRMSNorm);
+
+class WanSelfAttentionImpl : public torch::nn::Module {
+  public:
+    WanSelfAttentionImpl(const WanConfig& c);
+    torch::Tensor forward(const torch::Tensor& x, const Rope& rope, BlockProbe* probe);  // [B, L, dim] -> [B, L, dim]
+    torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+    WanRMSNorm        norm_q{nullptr}, norm_k{nullptr};
+    int64_t           num_heads;
+};
+TORCH_MODULE(WanSelfAttention);
+
+class WanT2VCrossAttentionImpl : public torch::nn::Module {
+  public:
+    WanT2VCrossAttentionImpl(const WanConfig& c);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);  // [B, L, dim], [B, Lc, dim]
+    torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+    WanRMSNorm        norm_q{nullptr}, norm_k{nullptr};
+    int64_t           num_heads;
+};
+TORCH_MODULE(WanT2VCrossAttention);
+
+class WanAttentionBlockImpl : public torch::nn::Module {
+  public:
+    WanAttentionBlockImpl(const WanConfig& c);
+    torch::Tensor forward(const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);  // [B, L, dim]
+    torch::Tensor            modulation;  // [1, 6, dim]
+    WanSelfAttention         self_attn{nullptr};
+    torch::nn::LayerNorm     norm3{nullptr};  // affine, before cross-attention
+    WanT2VCrossAttention     cross_attn{nullptr};
+    torch::nn::Sequential    ffn{nullptr};  // ffn.0 Linear, ffn.1 GELU(tanh), ffn.2 Linear
+    double                   eps;
+};
+TORCH_MODULE(WanAttentionBlock);
+
+class HeadImpl : public torch::nn::Module {
+  public:
+    HeadImpl(const WanConfig& c);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& e);  // [B, L, dim], [B, dim] -> [B, L, prod(patch)*out_dim]
+    torch::Tensor     modulation;  // [1, 2, dim]
+    torch::nn::Linear head{nullptr};
+    double            eps;
+};
+TORCH_MODULE(Head);
+
+// Wan2.1 DiT (t2v). Submodule names equal the official checkpoint keys, so named_parameters() is the
+// state-dict key list. The forward is exposed in stages (embed / block i / head) for the pipeline.
+class WanModelImpl : public torch::nn::Module {
+  public:
+    explicit WanModelImpl(const WanConfig& c);
+
+    // latent [C, F, H, W] (unbatched, as the reference's list entries), t an integer timestep,
+    // context [Lc, text_dim] with Lc <= text_len (zero-padded to text_len here).
+    Embedded      embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);
+    torch::Tensor block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);
+    torch::Tensor head_tokens(const torch::Tensor& x, const DiTCond& c);                // -> [B, L, prod(patch)*out_dim]
+    torch::Tensor unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [C_out, F, H, W]
+    torch::Tensor forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);      // all stages
+
+    // Matmul layers (patch, text MLP, attention projections, FFN) to `dtype`; norms, modulation, the
+    // time embedding and the head stay f32, as the reference's bf16 autocast run does.
+    void          set_compute_dtype(torch::ScalarType dtype);
+    torch::ScalarType compute_dtype() const { return compute_dtype_; }
+    const WanConfig&  config() const { return config_; }
+    int64_t           num_blocks() const { return config_.num_layers; }
+    torch::Device     device() const { return patch_embedding->weight.device(); }
+
+    torch::nn::Conv3d     patch_embedding{nullptr};
+    torch::nn::Sequential text_embedding{nullptr};   // .0 Linear, .1 GELU(tanh), .2 Linear
+    torch::nn::Sequential time_embedding{nullptr};   // .0 Linear, .1 SiLU, .2 Linear
+    torch::nn::Sequential time_projection{nullptr};  // .0 SiLU, .1 Linear(dim, 6 dim)
+    torch::nn::ModuleList blocks{nullptr};
+    Head                  head{nullptr};
+
+  private:
+    WanConfig         config_;
+    torch::ScalarType compute_dtype_ = torch::kFloat32;
+};
+TORCH_MODULE(WanModel);
+
+// Sinusoidal timestep embedding: float64 [cos(t w_i) | sin(t w_i)], w_i = 10000^(-i/half), cast to f32.
+torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Device& device);  // -> [1, freq_dim]
+
+}  // namespace profdit::wan

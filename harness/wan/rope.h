@@ -1,0 +1,25 @@
+#pragma once
+
+#include <array>
+
+#include <torch/torch.h>
+
+namespace profdit::wan {
+
+// 3D RoPE angles for a (F', H', W') token grid, in float64 as the reference computes them.
+// The hd/2 complex channels split c - 2*floor(c/3) / floor(c/3) / floor(c/3) over frame / height / width,
+// each axis with its own theta normalisation; angle order [frame | h | w].
+struct Rope {
+    torch::Tensor cos;  // [L, hd/2] f64
+    torch::Tensor sin;  // [L, hd/2] f64
+};
+
+std::array<int64_t, 3> rope_axis_pairs(int64_t head_dim);
+Rope                   rope_for_grid(int64_t head_dim, const std::array<int64_t, 3>& grid, const torch::Device& device);
+// The reference's per-axis table: [max_pos, hd/2, 2] f64 of (cos, sin), columns frame | h | w.
+torch::Tensor          rope_table(int64_t head_dim, int64_t max_pos = 1024);
+
+// Rotates interleaved pairs (x[2i], x[2i+1]); computed in float64, returned as float32.
+torch::Tensor rope_apply(const torch::Tensor& x, const Rope& rope);  // x: [B, L, H, hd] -> [B, L, H, hd] f32
+
+}  // namespace profdit::wan

@@ -1,0 +1,146 @@
+// The DiT against the official reference's tensors (tests/data/wan21_tiny, see README there):
+// every intermediate of both cases, fp32, max abs error < 1e-4.
+#include <gtest/gtest.h>
+
+#include "io/safetensors.h"
+#include "wan/attention.h"
+#include "wan/checkpoint.h"
+#include "wan/dit.h"
+#include "wan/rope.h"
+#include "test_util.h"
+
+using namespace profdit;
+
+namespace {
+
+constexpr double kTol = 1e-4;
+
+wan::WanConfig tiny_config() { return wan::WanConfig::from_json_file(test::data_path("wan21_tiny/config.json")); }
+
+wan::WanModel tiny_model() {
+    auto m = wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"), tiny_config(), torch::kCPU);
+    m->eval();
+    return m;
+}
+
+const io::SafetensorsReader& golden() {
+    static io::SafetensorsReader r(test::data_path("wan21_tiny/dit_tiny_io.safetensors"));
+    return r;
+}
+
+torch::Tensor g(const std::string& key) { return golden().load(key); }
+
+}  // namespace
+
+TEST(DiTParity, ConfigFromJsonMatchesWeights) {
+    const auto cfg = tiny_config();
+    EXPECT_EQ(cfg.dim, 64);
+    EXPECT_EQ(cfg.num_heads, 4);
+    EXPECT_EQ(cfg.text_len, 8);
+    io::SafetensorsReader r(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"));
+    const auto det = wan::WanConfig::detect_from_weights(wan::inspect_dit(r).shapes, r.path());
+    EXPECT_EQ(det.num_layers, 2);
+    EXPECT_EQ(det.ffn_dim, 128);
+    EXPECT_EQ(det.freq_dim, 32);
+    EXPECT_EQ(det.text_dim, 32);
+    EXPECT_EQ(det.out_dim, 16);
+    EXPECT_EQ(det.in_dim, 16);
+    EXPECT_EQ(det.patch_size, (std::array<int64_t, 3>{1, 2, 2}));
+    EXPECT_TRUE(det.qk_norm);
+    EXPECT_TRUE(det.cross_attn_norm);
+    EXPECT_EQ(det.variant(), "custom");
+    EXPECT_NO_THROW(cfg.check_against_weights(wan::inspect_dit(r).shapes, r.path()));
+}
+
+TEST(DiTParity, RopeTable) {
+    EXPECT_EQ(wan::rope_axis_pairs(16), (std::array<int64_t, 3>{4, 2, 2}));
+    EXPECT_EQ(wan::rope_axis_pairs(128), (std::array<int64_t, 3>{22, 21, 21}));
+    EXPECT_LT(test::max_abs_diff(wan::rope_table(16), g("rope_freqs")), 1e-12);
+}
+
+class DiTCase : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DiTCase, EveryIntermediate) {
+    const std::string c = GetParam() + ".";
+    auto model = tiny_model();
+    torch::NoGradGuard no_grad;
+    auto x   = g(c + "x");
+    auto t   = g(c + "t").item<int64_t>();
+    auto ctx = g(c + "context");
+
+    EXPECT_LT(test::max_abs_diff(wan::sinusoidal_embedding(32, t, torch::kCPU), g(c + "time_sinusoid")), kTol);
+    auto em = model->embed(x, t, ctx);
+    EXPECT_LT(test::max_abs_diff(em.cond.e, g(c + "time_emb")), kTol);
+    EXPECT_LT(test::max_abs_diff(em.cond.e0, g(c + "time_proj")), kTol);
+    EXPECT_LT(test::max_abs_diff(em.cond.context, g(c + "context_emb")), kTol);
+    EXPECT_LT(test::max_abs_diff(em.x, g(c + "patch_tokens")), kTol);
+    auto grid = g(c + "grid_sizes").view({3});
+    EXPECT_EQ(em.cond.grid[0], grid[0].item<int64_t>());
+    EXPECT_EQ(em.cond.grid[1], grid[1].item<int64_t>());
+    EXPECT_EQ(em.cond.grid[2], grid[2].item<int64_t>());
+
+    auto h = em.x;
+    for (int i = 0; i < 2; ++i) {
+        const std::string b = c + "block" + std::to_string(i) + ".";
+        wan::BlockProbe   probe;
+        h = model->block(i, h, em.cond, &probe);
+        EXPECT_LT(test::max_abs_diff(probe.q_normed, g(b + "q_normed")), kTol) << b;
+        EXPECT_LT(test::max_abs_diff(probe.k_normed, g(b + "k_normed")), kTol) << b;
+        if (golden().contains(b + "q_rope")) {
+            EXPECT_LT(test::max_abs_diff(probe.q_rope, g(b + "q_rope")), kTol) << b;
+            EXPECT_LT(test::max_abs_diff(probe.k_rope, g(b + "k_rope")), kTol) << b;
+        }
+        EXPECT_LT(test::max_abs_diff(probe.self_attn_out, g(b + "self_attn_out")), kTol) << b;
+        EXPECT_LT(test::max_abs_diff(probe.cross_attn_out, g(b + "cross_attn_out")), kTol) << b;
+        EXPECT_LT(test::max_abs_diff(probe.ffn_out, g(b + "ffn_out")), kTol) << b;
+        EXPECT_LT(test::max_abs_diff(h, g(b + "out")), kTol) << b;
+    }
+    auto tokens = model->head_tokens(h, em.cond);
+    EXPECT_LT(test::max_abs_diff(tokens, g(c + "head_out")), kTol);
+    EXPECT_LT(test::max_abs_diff(model->unpatchify(tokens, em.cond.grid), g(c + "out")), kTol);
+    EXPECT_LT(test::max_abs_diff(model->forward(x, t, ctx), g(c + "out")), kTol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, DiTCase, ::testing::Values("case0", "case1"));
+
+TEST(DiTParity, ForwardIsDeterministic) {
+    auto model = tiny_model();
+    torch::NoGradGuard no_grad;
+    auto a = model->forward(g("case1.x"), 356, g("case1.context"));
+    auto b = model->forward(g("case1.x"), 356, g("case1.context"));
+    EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST(DiTParity, ExplicitAttentionMatchesFastPathAndChunks) {
+    torch::manual_seed(3);
+    auto q = torch::randn({1, 37, 4, 16}), k = torch::randn({1, 37, 4, 16}), v = torch::randn({1, 37, 4, 16});
+    auto full    = wan::attention_explicit(q, k, v);
+    auto chunked = wan::attention_explicit(q, k, v, 4 * 37 * 4 * 5);  // 5 query rows per chunk
+    auto fast    = wan::attention(q, k, v);
+    auto ref     = torch::matmul(torch::softmax(torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1})) / 4.0, -1),
+                                 v.permute({0, 2, 1, 3}))
+                   .permute({0, 2, 1, 3})
+                   .reshape({1, 37, 64});
+    EXPECT_LT(test::max_abs_diff(full, ref), 1e-5);
+    EXPECT_LT(test::max_abs_diff(chunked, ref), 1e-5);
+    EXPECT_LT(test::max_abs_diff(fast, ref), 1e-5);
+}
+
+TEST(DiTParity, Bf16KeepsNormsModulationAndHeadInFp32) {
+    auto model = wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"), tiny_config(), torch::kCPU,
+                               torch::kBFloat16);
+    for (auto& p : model->named_parameters()) {
+        const auto& k          = p.key();
+        const bool  matmul     = k.find(".q.") != std::string::npos || k.find(".k.") != std::string::npos ||
+                            k.find(".v.") != std::string::npos || k.find(".o.") != std::string::npos ||
+                            k.find("ffn.") != std::string::npos || k.find("patch_embedding") == 0 ||
+                            k.find("text_embedding") == 0;
+        EXPECT_EQ(p.value().scalar_type(), matmul ? torch::kBFloat16 : torch::kFloat32) << k;
+    }
+    torch::NoGradGuard no_grad;
+    auto out = model->forward(g("case0.x"), 999, g("case0.context"));
+    EXPECT_EQ(out.scalar_type(), torch::kFloat32);
+    const double rel = (out - g("case0.out")).norm().item<double>() / g("case0.out").norm().item<double>();
+    EXPECT_LT(rel, 0.05);  // bf16 matmuls: about 1e-2 relative
+    EXPECT_GT(rel, 0.0);
+}

@@ -1,0 +1,55 @@
+#include "test_util.h"
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace profdit::test {
+
+namespace fs = std::filesystem;
+
+std::string data_path(const std::string& rel) { return std::string(PROFDIT_TEST_DATA) + "/" + rel; }
+
+std::string temp_dir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    fs::path    dir  = fs::temp_directory_path() / ("profdit-test-" + std::to_string(::getpid())) /
+                   (std::string(info->test_suite_name()) + "." + info->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir.string();
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+    EXPECT_EQ(a.sizes(), b.sizes());
+    if (a.sizes() != b.sizes()) return 1e30;
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+static std::string slurp(const std::string& path) {
+    std::ifstream     f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+CommandResult run_profdit(const std::string& args) {
+    static int  n   = 0;
+    const auto  dir = fs::temp_directory_path() / ("profdit-cmd-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto out = (dir / ("out" + std::to_string(n))).string();
+    const auto err = (dir / ("err" + std::to_string(n++))).string();
+    const std::string cmd = std::string(PROFDIT_BIN) + " " + args + " >" + out + " 2>" + err;
+    const int status = std::system(cmd.c_str());
+    CommandResult r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out  = slurp(out);
+    r.err  = slurp(err);
+    return r;
+}
+
+}  // namespace profdit::test

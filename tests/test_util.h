@@ -1,0 +1,22 @@
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+#include "io/safetensors.h"
+
+namespace profdit::test {
+
+std::string data_path(const std::string& rel);  // tests/data/<rel>
+std::string temp_dir();                          // a fresh directory for this test
+double      max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+struct CommandResult {
+    int         code = -1;
+    std::string out, err;
+};
+// Runs the profdit binary with `args` (shell-quoted by the caller when needed).
+CommandResult run_profdit(const std::string& args);
+
+}  // namespace profdit::test
