@@ -114,8 +114,10 @@ TEST(DiTParity, ForwardIsDeterministic) {
 TEST(DiTParity, ExplicitAttentionMatchesFastPathAndChunks) {
     torch::manual_seed(3);
     auto q = torch::randn({1, 37, 4, 16}), k = torch::randn({1, 37, 4, 16}), v = torch::randn({1, 37, 4, 16});
+    wan::AttentionScratch scratch;
     auto full    = wan::attention_explicit(q, k, v);
-    auto chunked = wan::attention_explicit(q, k, v, 4 * 37 * 4 * 5);  // 5 query rows per chunk
+    auto chunked = wan::attention_explicit(q, k, v, &scratch, 4 * 37 * 4 * 5);  // 5 query rows per chunk (37 = 7 x 5 + 2)
+    auto again   = wan::attention_explicit(q, k, v, &scratch, 4 * 37 * 4 * 5);
     auto fast    = wan::attention(q, k, v);
     auto ref     = torch::matmul(torch::softmax(torch::matmul(q.permute({0, 2, 1, 3}), k.permute({0, 2, 3, 1})) / 4.0, -1),
                                  v.permute({0, 2, 1, 3}))
@@ -123,6 +125,7 @@ TEST(DiTParity, ExplicitAttentionMatchesFastPathAndChunks) {
                    .reshape({1, 37, 64});
     EXPECT_LT(test::max_abs_diff(full, ref), 1e-5);
     EXPECT_LT(test::max_abs_diff(chunked, ref), 1e-5);
+    EXPECT_TRUE(torch::equal(chunked, again));
     EXPECT_LT(test::max_abs_diff(fast, ref), 1e-5);
 }
 

@@ -1,19 +1,32 @@
 #pragma once
 
+#include <memory>
+
 #include <torch/torch.h>
 
 namespace profdit::wan {
 
+// A score buffer reused across attention calls. On CPU a fresh [H, Lq, Lk] allocation per call costs
+// more in page faults than the matmul itself, so the model keeps one and every block borrows it.
+class AttentionScratch {
+  public:
+    torch::Tensor get(int64_t numel, const torch::TensorOptions& opt);  // [numel], contents undefined
+
+  private:
+    torch::Tensor buffer_;
+};
+
 // Softmax attention with scale 1/sqrt(hd), no mask. Runs in the dtype of q (k and v are cast to it).
-// LibTorch >= 2 uses scaled_dot_product_attention (flash/memory-efficient kernels); otherwise an explicit
-// path chunked over queries so the score buffer stays under `max_score_bytes`.
+// LibTorch >= 2 uses scaled_dot_product_attention (flash/memory-efficient kernels); otherwise the explicit
+// path below.
 torch::Tensor attention(const torch::Tensor& q,  // [B, Lq, H, hd]
                         const torch::Tensor& k,  // [B, Lk, H, hd]
                         const torch::Tensor& v,  // [B, Lk, H, hd]
-                        int64_t max_score_bytes = int64_t(256) << 20);  // -> [B, Lq, H * hd]
+                        AttentionScratch* scratch = nullptr);  // -> [B, Lq, H * hd]
 
-// The explicit path alone (also what profiling observers build on).
+// Explicit attention, chunked over queries so the score buffer stays under `max_score_bytes`
+// (memory O(H * Lk * chunk)); the softmax runs in place in `scratch` when given.
 torch::Tensor attention_explicit(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                 int64_t max_score_bytes = int64_t(256) << 20);
+                                 AttentionScratch* scratch = nullptr, int64_t max_score_bytes = int64_t(256) << 20);
 
 }  // namespace profdit::wan

@@ -1,6 +1,5 @@
 #include "wan/dit.h"
 
-#include "wan/attention.h"
 
 namespace profdit::wan {
 
@@ -29,6 +28,25 @@ torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Dev
     return torch::cat({torch::cos(arg), torch::sin(arg)}).to(torch::kFloat32).unsqueeze(0);  // [1, freq_dim]
 }
 
+torch::Tensor FusedLinear::forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts) {
+    std::vector<std::pair<const void*, int64_t>> key;
+    for (const auto& l : parts) {
+        key.emplace_back(l->weight.data_ptr(), int64_t(l->weight._version()));
+        key.emplace_back(l->bias.data_ptr(), int64_t(l->bias._version()));
+    }
+    if (key != key_) {
+        std::vector<torch::Tensor> w, b;
+        for (const auto& l : parts) {
+            w.push_back(l->weight);
+            b.push_back(l->bias);
+        }
+        weight_ = torch::cat(w);
+        bias_   = torch::cat(b);
+        key_    = std::move(key);
+    }
+    return torch::linear(x.to(weight_.scalar_type()), weight_, bias_);
+}
+
 WanRMSNormImpl::WanRMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
     weight = register_parameter("weight", torch::ones({dim}));
 }
@@ -38,7 +56,8 @@ torch::Tensor WanRMSNormImpl::forward(const torch::Tensor& x) {
     return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type()) * weight;
 }
 
-WanSelfAttentionImpl::WanSelfAttentionImpl(const WanConfig& c) : num_heads(c.num_heads) {
+WanSelfAttentionImpl::WanSelfAttentionImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> s)
+    : num_heads(c.num_heads), scratch(std::move(s)) {
     q      = register_module("q", make_linear(c.dim, c.dim));
     k      = register_module("k", make_linear(c.dim, c.dim));
     v      = register_module("v", make_linear(c.dim, c.dim));
@@ -48,14 +67,15 @@ WanSelfAttentionImpl::WanSelfAttentionImpl(const WanConfig& c) : num_heads(c.num
 }
 
 torch::Tensor WanSelfAttentionImpl::forward(const torch::Tensor& x, const Rope& rope, BlockProbe* probe) {
-    const auto B = x.size(0), L = x.size(1), H = num_heads, hd = x.size(2) / num_heads;
-    auto qn = norm_q(linear(q, x));                             // [B, L, dim] f32
-    auto kn = norm_k(linear(k, x));                             // [B, L, dim] f32
-    auto vv = linear(v, x).view({B, L, H, hd});                 // [B, L, H, hd]
+    const auto B = x.size(0), L = x.size(1), D = x.size(2), H = num_heads, hd = D / num_heads;
+    const auto dt  = o->weight.scalar_type();
+    auto qkv = fused.forward(x, {q, k, v}).split(D, -1);        // 3 x [B, L, dim]
+    auto qn = norm_q(qkv[0]);                                   // [B, L, dim] f32
+    auto kn = norm_k(qkv[1]);                                   // [B, L, dim] f32
+    auto vv = qkv[2].view({B, L, H, hd});                       // [B, L, H, hd]
     auto qr = rope_apply(qn.view({B, L, H, hd}), rope);         // [B, L, H, hd] f32
     auto kr = rope_apply(kn.view({B, L, H, hd}), rope);         // [B, L, H, hd] f32
-    const auto dt = o->weight.scalar_type();
-    auto a = attention(qr.to(dt), kr.to(dt), vv.to(dt));        // [B, L, dim]
+    auto a  = attention(qr.to(dt), kr.to(dt), vv, scratch.get());  // [B, L, dim]
     if (probe) {
         probe->q_normed = qn;
         probe->k_normed = kn;
@@ -65,7 +85,8 @@ torch::Tensor WanSelfAttentionImpl::forward(const torch::Tensor& x, const Rope& 
     return linear(o, a);                                        // [B, L, dim]
 }
 
-WanT2VCrossAttentionImpl::WanT2VCrossAttentionImpl(const WanConfig& c) : num_heads(c.num_heads) {
+WanT2VCrossAttentionImpl::WanT2VCrossAttentionImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> s)
+    : num_heads(c.num_heads), scratch(std::move(s)) {
     q      = register_module("q", make_linear(c.dim, c.dim));
     k      = register_module("k", make_linear(c.dim, c.dim));
     v      = register_module("v", make_linear(c.dim, c.dim));
@@ -75,20 +96,21 @@ WanT2VCrossAttentionImpl::WanT2VCrossAttentionImpl(const WanConfig& c) : num_hea
 }
 
 torch::Tensor WanT2VCrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
-    const auto B = x.size(0), L = x.size(1), Lc = context.size(1), H = num_heads, hd = x.size(2) / num_heads;
+    const auto B = x.size(0), L = x.size(1), D = x.size(2), Lc = context.size(1), H = num_heads, hd = D / num_heads;
     const auto dt = o->weight.scalar_type();
     auto qq = norm_q(linear(q, x)).view({B, L, H, hd});         // [B, L, H, hd]
-    auto kk = norm_k(linear(k, context)).view({B, Lc, H, hd});  // [B, Lc, H, hd]
-    auto vv = linear(v, context).view({B, Lc, H, hd});          // [B, Lc, H, hd]
-    auto a  = attention(qq.to(dt), kk.to(dt), vv.to(dt));       // [B, L, dim]
+    auto kv = fused.forward(context, {k, v}).split(D, -1);      // 2 x [B, Lc, dim]
+    auto kk = norm_k(kv[0]).view({B, Lc, H, hd});               // [B, Lc, H, hd]
+    auto vv = kv[1].view({B, Lc, H, hd});                       // [B, Lc, H, hd]
+    auto a  = attention(qq.to(dt), kk.to(dt), vv, scratch.get());  // [B, L, dim]
     return linear(o, a);                                        // [B, L, dim]
 }
 
-WanAttentionBlockImpl::WanAttentionBlockImpl(const WanConfig& c) : eps(c.eps) {
+WanAttentionBlockImpl::WanAttentionBlockImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch) : eps(c.eps) {
     modulation = register_parameter("modulation", torch::randn({1, 6, c.dim}) / std::sqrt(double(c.dim)));
-    self_attn  = register_module("self_attn", WanSelfAttention(c));
+    self_attn  = register_module("self_attn", WanSelfAttention(c, scratch));
     norm3      = register_module("norm3", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
-    cross_attn = register_module("cross_attn", WanT2VCrossAttention(c));
+    cross_attn = register_module("cross_attn", WanT2VCrossAttention(c, scratch));
     ffn        = register_module("ffn", torch::nn::Sequential(make_linear(c.dim, c.ffn_dim),
                                                                torch::nn::Functional(gelu_tanh),
                                                                make_linear(c.ffn_dim, c.dim)));
@@ -141,7 +163,7 @@ WanModelImpl::WanModelImpl(const WanConfig& c) : config_(c) {
     time_projection = register_module("time_projection", torch::nn::Sequential(torch::nn::SiLU(),
                                                                                  make_linear(c.dim, 6 * c.dim)));
     blocks          = register_module("blocks", torch::nn::ModuleList());
-    for (int64_t i = 0; i < c.num_layers; ++i) blocks->push_back(WanAttentionBlock(c));
+    for (int64_t i = 0; i < c.num_layers; ++i) blocks->push_back(WanAttentionBlock(c, scratch_));
     head = register_module("head", Head(c));
 }
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "wan/attention.h"
 #include "wan/config.h"
 #include "wan/rope.h"
 
@@ -43,29 +44,44 @@ class WanRMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WanRMSNorm);
 
+// The concatenation of several Linear layers' weights and biases (q|k|v, k|v) for one fused GEMM,
+// rebuilt whenever any source tensor is replaced or modified in place (storage or version changes).
+class FusedLinear {
+  public:
+    torch::Tensor forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts);  // [.., sum out]
+
+  private:
+    torch::Tensor                               weight_, bias_;
+    std::vector<std::pair<const void*, int64_t>> key_;
+};
+
 class WanSelfAttentionImpl : public torch::nn::Module {
   public:
-    WanSelfAttentionImpl(const WanConfig& c);
+    WanSelfAttentionImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch);
     torch::Tensor forward(const torch::Tensor& x, const Rope& rope, BlockProbe* probe);  // [B, L, dim] -> [B, L, dim]
     torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
     WanRMSNorm        norm_q{nullptr}, norm_k{nullptr};
     int64_t           num_heads;
+    std::shared_ptr<AttentionScratch> scratch;
+    FusedLinear                       fused;
 };
 TORCH_MODULE(WanSelfAttention);
 
 class WanT2VCrossAttentionImpl : public torch::nn::Module {
   public:
-    WanT2VCrossAttentionImpl(const WanConfig& c);
+    WanT2VCrossAttentionImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);  // [B, L, dim], [B, Lc, dim]
     torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
     WanRMSNorm        norm_q{nullptr}, norm_k{nullptr};
     int64_t           num_heads;
+    std::shared_ptr<AttentionScratch> scratch;
+    FusedLinear                       fused;
 };
 TORCH_MODULE(WanT2VCrossAttention);
 
 class WanAttentionBlockImpl : public torch::nn::Module {
   public:
-    WanAttentionBlockImpl(const WanConfig& c);
+    WanAttentionBlockImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch);
     torch::Tensor forward(const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);  // [B, L, dim]
     torch::Tensor            modulation;  // [1, 6, dim]
     WanSelfAttention         self_attn{nullptr};
@@ -116,8 +132,9 @@ class WanModelImpl : public torch::nn::Module {
     Head                  head{nullptr};
 
   private:
-    WanConfig         config_;
-    torch::ScalarType compute_dtype_ = torch::kFloat32;
+    WanConfig                         config_;
+    torch::ScalarType                 compute_dtype_ = torch::kFloat32;
+    std::shared_ptr<AttentionScratch> scratch_       = std::make_shared<AttentionScratch>();
 };
 TORCH_MODULE(WanModel);
 

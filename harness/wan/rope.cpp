@@ -37,13 +37,15 @@ Rope rope_for_grid(int64_t head_dim, const std::array<int64_t, 3>& grid, const t
 
 torch::Tensor rope_apply(const torch::Tensor& x, const Rope& rope) {
     const auto B = x.size(0), L = x.size(1), H = x.size(2), hd = x.size(3);
-    auto xd  = x.to(torch::kFloat64).view({B, L, H, hd / 2, 2});  // [B, L, H, hd/2, 2]
-    auto re  = xd.select(-1, 0);                                  // [B, L, H, hd/2]
-    auto im  = xd.select(-1, 1);                                  // [B, L, H, hd/2]
-    auto c   = rope.cos.view({1, L, 1, hd / 2});                  // [1, L, 1, hd/2]
-    auto s   = rope.sin.view({1, L, 1, hd / 2});                  // [1, L, 1, hd/2]
-    auto out = torch::stack({re * c - im * s, re * s + im * c}, -1);  // [B, L, H, hd/2, 2]
-    return out.view({B, L, H, hd}).to(torch::kFloat32);
+    auto xd  = x.to(torch::kFloat64).view({B, L, H, hd / 2, 2});      // [B, L, H, hd/2, 2]
+    auto re  = xd.select(-1, 0);                                      // [B, L, H, hd/2]
+    auto im  = xd.select(-1, 1);                                      // [B, L, H, hd/2]
+    auto c   = rope.cos.view({1, L, 1, hd / 2});                      // [1, L, 1, hd/2]
+    auto s   = rope.sin.view({1, L, 1, hd / 2});                      // [1, L, 1, hd/2]
+    auto out = torch::empty({B, L, H, hd / 2, 2}, x.options().dtype(torch::kFloat32));  // [B, L, H, hd/2, 2]
+    out.select(-1, 0).copy_(torch::addcmul(re * c, im, s, -1));      // re c - im s
+    out.select(-1, 1).copy_(torch::addcmul(re * s, im, c));          // re s + im c
+    return out.view({B, L, H, hd});
 }
 
 }  // namespace profdit::wan
