@@ -9,6 +9,9 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "policies/none.h"
+#include "policies/policy.h"
+#include "sampling/cached_denoiser.h"
 #include "sampling/cfg_loop.h"
 
 namespace profdit::cli {
@@ -20,8 +23,16 @@ struct SampleCmdOptions {
     sampling::SampleOptions  sample;
     std::string              format = "md";
     bool                     quiet  = false;
+    std::string              policy = "none";
+    std::vector<std::string> policy_opts;
+    int                      repeat = 1;
     RuntimeOptions           rt;
 };
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
 
 void check_context(const std::string& file, const std::string& key, const torch::Tensor& ctx, const wan::WanConfig& cfg) {
     if (ctx.size(1) != cfg.text_dim)
@@ -56,33 +67,65 @@ int run_sample(const SampleCmdOptions& o) {
     check_context(o.inputs, "context_cond", cc, cfg);
     check_context(o.inputs, "context_uncond", cu, cfg);
 
-    sampling::PlainDenoiser denoiser(model);
-    const auto t0  = std::chrono::steady_clock::now();
-    auto       res = sampling::sample_cfg(denoiser, noise.to(dev), cc.to(dev), cu.to(dev), o.sample, [&](int i, int n) {
-        if (!o.quiet) std::cerr << "\rsample: step " << i << "/" << n << (i == n ? "\n" : "") << std::flush;
-    });
-    synchronize(dev);
-    const double total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
+    auto policy  = policies::make_policy(policies::policy_node_from_cli(o.policy, o.policy_opts), facts, "--policy");
+    const bool compare = policy->name() != "none";
+    policies::NonePolicy none(facts);
 
-    const auto& s  = res.schedule;
+    struct Run {
+        sampling::SampleResult res;
+        sampling::CacheStats   stats;
+        std::vector<double>    ms;  // DiT-loop wall time per repeat
+    };
+    auto run_policy = [&](policies::CachePolicy& p, Run& into, int r) {
+        sampling::CachedDenoiser d(model, p, o.sample.steps);
+        const auto t0 = std::chrono::steady_clock::now();
+        into.res = sampling::sample_cfg(d, noise.to(dev), cc.to(dev), cu.to(dev), o.sample, [&](int i, int n) {
+            if (!o.quiet)
+                std::cerr << "\rsample: " << p.tag() << " run " << r + 1 << "/" << o.repeat << " step " << i << "/" << n
+                          << (i == n ? "\n" : "") << std::flush;
+        });
+        synchronize(dev);
+        into.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        into.stats = d.stats();
+    };
+    Run ref, pol;
+    for (int r = 0; r < o.repeat; ++r) {  // alternate, so machine drift hits both alike
+        if (compare) run_policy(none, ref, r);
+        run_policy(*policy, pol, r);
+    }
+
+    const auto& s  = pol.res.schedule;
     auto       ts = torch::from_blob(const_cast<int64_t*>(s.timesteps.data()), {int64_t(s.timesteps.size())}, torch::kInt64).clone();
     auto       sg = torch::from_blob(const_cast<float*>(s.sigmas.data()), {int64_t(s.sigmas.size())}, torch::kFloat32).clone();
-    io::write_safetensors(o.out, {{"final_latent", res.final_latent.contiguous()},
-                                  {"step_latent", res.step_latent.contiguous()},
+    io::write_safetensors(o.out, {{"final_latent", pol.res.final_latent.contiguous()},
+                                  {"step_latent", pol.res.step_latent.contiguous()},
                                   {"timesteps", ts},
-                                  {"sigmas", sg}});
+                                  {"sigmas", sg},
+                                  {"compute_mask", pol.stats.compute_mask}});
 
-    const double per_step = std::accumulate(res.step_ms.begin(), res.step_ms.end(), 0.0) / res.step_ms.size();
-    const int64_t tokens  = (noise.size(1) / cfg.patch_size[0]) * (noise.size(2) / cfg.patch_size[1]) * (noise.size(3) / cfg.patch_size[2]);
-    char shift[32], guide[32];
-    std::snprintf(shift, sizeof shift, "%g", o.sample.shift);
-    std::snprintf(guide, sizeof guide, "%g", o.sample.guide);
+    const int64_t tokens = (noise.size(1) / cfg.patch_size[0]) * (noise.size(2) / cfg.patch_size[1]) * (noise.size(3) / cfg.patch_size[2]);
+    auto fmt = [](double v, const char* f) {
+        char b[32];
+        std::snprintf(b, sizeof b, f, v);
+        return std::string(b);
+    };
     Table t;
-    t.columns = {"model", "layers", "dim", "tokens", "solver", "steps", "shift", "guide", "policy",
-                 "ms/step", "total ms", "device", "dtype", "commit"};
-    t.rows.push_back({cfg.variant(), std::to_string(cfg.num_layers), std::to_string(cfg.dim), std::to_string(tokens),
-                      o.sample.solver, std::to_string(o.sample.steps), shift, guide, "none", format_ms(per_step),
-                      format_ms(total_ms), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
+    t.columns = {"model", "tokens", "solver", "steps", "shift", "guide", "policy", "computed", "ideal x", "measured x",
+                 "ms/step", "loop ms", "latent rel err", "device", "dtype", "commit"};
+    auto row = [&](const policies::CachePolicy& p, const Run& r) {
+        const double loop = median(r.ms);
+        const double base = compare ? median(ref.ms) : loop;
+        const double err  = compare ? (r.res.final_latent - ref.res.final_latent).norm().item<double>() /
+                                          ref.res.final_latent.norm().item<double>()
+                                    : 0.0;
+        t.rows.push_back({cfg.variant(), std::to_string(tokens), o.sample.solver, std::to_string(o.sample.steps),
+                          fmt(o.sample.shift, "%g"), fmt(o.sample.guide, "%g"), p.tag(), fmt(r.stats.computed_fraction(), "%.3f"),
+                          fmt(r.stats.ideal_speedup(), "%.3f"), fmt(base / loop, "%.3f"), format_ms(loop / o.sample.steps),
+                          format_ms(loop), fmt(err, "%.3g"), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
+    };
+    if (compare) row(none, ref);
+    row(*policy, pol);
     print_table(t, o.format, std::cout);
     return 0;
 }
@@ -102,6 +145,9 @@ Command add_sample(CLI::App& app) {
     cmd->add_option("--guide", o->sample.guide, "classifier-free guidance scale")->capture_default_str();
     cmd->add_option("--format", o->format, "result table: md | csv | json")->capture_default_str();
     cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
+    cmd->add_option("--policy", o->policy, "cache policy: none | step_skip | teacache | profiling_dit")->capture_default_str();
+    cmd->add_option("--policy-opt", o->policy_opts, "policy option key=value (repeatable; values are YAML: 2, 0.08, [0,2,3], {type: fixed, interval: 3})");
+    cmd->add_option("--repeat", o->repeat, "runs of each policy (alternating with none); times are medians")->check(CLI::PositiveNumber);
     o->rt.add_to(cmd);
     return {cmd, [o] {
                 if (std::find(table_formats().begin(), table_formats().end(), o->format) == table_formats().end())

@@ -116,10 +116,15 @@ WanAttentionBlockImpl::WanAttentionBlockImpl(const WanConfig& c, std::shared_ptr
                                                                make_linear(c.ffn_dim, c.dim)));
 }
 
+torch::Tensor WanAttentionBlockImpl::modulated_input(const torch::Tensor& x, const DiTCond& c) {
+    auto m = (modulation + c.e0).chunk(6, 1);                    // 6 x [B, 1, dim] f32
+    return layer_norm(x, eps) * (1 + m[1]) + m[0];               // [B, L, dim] f32
+}
+
 torch::Tensor WanAttentionBlockImpl::forward(const torch::Tensor& x_in, const DiTCond& c, BlockProbe* probe) {
     auto m  = (modulation + c.e0).chunk(6, 1);                   // 6 x [B, 1, dim] f32
     auto x  = x_in;                                              // [B, L, dim]
-    auto y  = layer_norm(x, eps) * (1 + m[1]) + m[0];            // [B, L, dim] f32
+    auto y  = modulated_input(x, c);                             // [B, L, dim] f32
     auto sa = self_attn->forward(y, c.rope, probe);              // [B, L, dim]
     x       = x + sa * m[2];                                     // [B, L, dim] f32
     auto xn = norm3(x.to(torch::kFloat32));                      // [B, L, dim] f32
@@ -216,6 +221,10 @@ Embedded WanModelImpl::embed(const torch::Tensor& latent, int64_t t, const torch
 
 torch::Tensor WanModelImpl::block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe) {
     return blocks[i]->as<WanAttentionBlockImpl>()->forward(x, c, probe);
+}
+
+torch::Tensor WanModelImpl::modulated_input(int64_t i, const torch::Tensor& x, const DiTCond& c) {
+    return blocks[i]->as<WanAttentionBlockImpl>()->modulated_input(x, c);
 }
 
 torch::Tensor WanModelImpl::head_tokens(const torch::Tensor& x, const DiTCond& c) { return head->forward(x, c.e); }

@@ -83,6 +83,7 @@ class WanAttentionBlockImpl : public torch::nn::Module {
   public:
     WanAttentionBlockImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch);
     torch::Tensor forward(const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);  // [B, L, dim]
+    torch::Tensor modulated_input(const torch::Tensor& x, const DiTCond& c);  // LN(x)(1 + scale_sa) + shift_sa, [B, L, dim]
     torch::Tensor            modulation;  // [1, 6, dim]
     WanSelfAttention         self_attn{nullptr};
     torch::nn::LayerNorm     norm3{nullptr};  // affine, before cross-attention
@@ -112,6 +113,7 @@ class WanModelImpl : public torch::nn::Module {
     // context [Lc, text_dim] with Lc <= text_len (zero-padded to text_len here).
     Embedded      embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);
     torch::Tensor block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);
+    torch::Tensor modulated_input(int64_t i, const torch::Tensor& x, const DiTCond& c);  // block i's normed, modulated input
     torch::Tensor head_tokens(const torch::Tensor& x, const DiTCond& c);                // -> [B, L, prod(patch)*out_dim]
     torch::Tensor unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [C_out, F, H, W]
     torch::Tensor forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);      // all stages

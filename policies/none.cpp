@@ -1,0 +1,10 @@
+#include "policies/none.h"
+
+namespace profdit::policies {
+
+std::unique_ptr<CachePolicy> make_none(Options& opts, const ModelFacts& facts) {
+    opts.finish();
+    return std::make_unique<NonePolicy>(facts);
+}
+
+}  // namespace profdit::policies

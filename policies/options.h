@@ -1,0 +1,39 @@
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace profdit::policies {
+
+// A policy's options (a YAML map), read key by key with validation. Every error is an InputError that
+// names the source, the policy, the option, the value and what is accepted; finish() rejects keys
+// that were never read.
+class Options {
+  public:
+    Options(const YAML::Node& map, std::string policy, std::string source);
+
+    bool        has(const std::string& key) const;
+    int         get_int(const std::string& key, int def, int min, int max);
+    double      get_double(const std::string& key, double def, double min, double max);
+    std::string get_choice(const std::string& key, const std::string& def, const std::vector<std::string>& choices);
+    std::string get_string(const std::string& key, const std::string& def);
+    std::vector<int>    get_int_list(const std::string& key, int min, int max);
+    std::vector<double> get_double_list(const std::string& key);
+    YAML::Node          get_node(const std::string& key);  // marks it read; undefined node when absent
+    void                finish();
+    [[noreturn]] void   fail(const std::string& key, const std::string& what) const;
+
+    const std::string& policy() const { return policy_; }
+    const std::string& source() const { return source_; }
+
+  private:
+    YAML::Node            map_;
+    std::string           policy_, source_;
+    std::set<std::string> read_;
+    std::string           where(const std::string& key) const;
+};
+
+}  // namespace profdit::policies

@@ -1,0 +1,79 @@
+#include "policies/policy.h"
+
+#include <cstdio>
+
+#include "common/error.h"
+#include "policies/none.h"
+#include "policies/options.h"
+#include "policies/profiling_dit.h"
+#include "policies/step_skip.h"
+#include "policies/teacache.h"
+
+namespace profdit::policies {
+
+namespace {
+
+using Factory = std::unique_ptr<CachePolicy> (*)(Options&, const ModelFacts&);
+
+const std::vector<std::pair<std::string, Factory>>& registry() {
+    static const std::vector<std::pair<std::string, Factory>> r = {
+        {"none", make_none}, {"step_skip", make_step_skip}, {"teacache", make_teacache}, {"profiling_dit", make_profiling_dit}};
+    return r;
+}
+
+}  // namespace
+
+const std::vector<std::string>& policy_names() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> n;
+        for (const auto& kv : registry()) n.push_back(kv.first);
+        return n;
+    }();
+    return names;
+}
+
+std::unique_ptr<CachePolicy> make_policy(const YAML::Node& node, const ModelFacts& facts, const std::string& source) {
+    std::string name;
+    YAML::Node  opts(YAML::NodeType::Map);
+    if (node.IsScalar()) {
+        name = node.Scalar();
+    } else if (node.IsMap() && node["name"] && node["name"].IsScalar()) {
+        name = node["name"].Scalar();
+        opts = node;
+    } else {
+        input_error(source + ": a policy must be a name or a map with 'name'");
+    }
+    std::string accepted;
+    for (const auto& [n, factory] : registry()) {
+        accepted += (accepted.empty() ? "" : ", ") + n;
+        if (n == name) {
+            Options o(opts, name, source);
+            return factory(o, facts);
+        }
+    }
+    input_error(source + ": unknown policy '" + name + "' (accepted: " + accepted + ")");
+}
+
+YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv) {
+    YAML::Node n;
+    n["name"] = name;
+    for (const auto& s : kv) {
+        const auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) input_error("--policy-opt '" + s + "' is not of the form key=value");
+        const std::string key = s.substr(0, eq);
+        try {
+            n[key] = YAML::Load(s.substr(eq + 1));
+        } catch (const YAML::Exception& e) {
+            input_error("--policy-opt '" + s + "': value is not valid YAML (" + e.msg + ")");
+        }
+    }
+    return n;
+}
+
+std::string tag_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+}  // namespace profdit::policies

@@ -1,0 +1,140 @@
+#include "policies/profiling_dit.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+
+namespace profdit::policies {
+
+const std::vector<BlockPlan>& block_plan_presets() {
+    static const std::vector<BlockPlan> p = [] {
+        BlockPlan official;
+        official.name       = "wan2.1-t2v-14b-official";
+        official.background = {0, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                               25, 26, 27, 28, 29, 30, 31, 32, 37, 38};
+        return std::vector<BlockPlan>{official};
+    }();
+    return p;
+}
+
+BlockPlan load_block_plan(const std::string& path) {
+    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open plan file");
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
+    }
+    if (!root.IsMap()) input_error(path + ": a plan file must be a YAML map with background_blocks");
+    Options o(root, "plan", path);
+    BlockPlan plan;
+    plan.name = std::filesystem::path(path).stem().string();
+    if (!o.has("background_blocks")) o.fail("background_blocks", "is required");
+    plan.background = o.get_int_list("background_blocks", 0, 100000);
+    o.get_int_list("foreground_blocks", 0, 100000);
+    o.get_double_list("r_attn");
+    o.get_double("tau", 0, -1e9, 1e9);
+    plan.schedule = o.get_node("schedule");
+    if (plan.schedule && !plan.schedule.IsMap()) o.fail("schedule", "must be a map");
+    o.get_node("source");
+    o.get_node("budget");
+    o.get_node("method");
+    o.finish();
+    return plan;
+}
+
+std::vector<Segment> segments_from_background(const std::vector<int>& background, int num_blocks) {
+    std::vector<bool> bg(num_blocks, false);
+    for (int b : background) bg.at(b) = true;
+    std::vector<Segment> out;
+    for (int i = 0; i < num_blocks;) {
+        int j = i;
+        while (j + 1 < num_blocks && bg[j + 1] == bg[i]) ++j;
+        out.push_back({i, j, bool(bg[i])});
+        i = j + 1;
+    }
+    return out;
+}
+
+ProfilingDiTPolicy::ProfilingDiTPolicy(const ModelFacts& facts, BlockPlan plan, RefreshSchedule schedule)
+    : plan_(std::move(plan)), schedule_(std::move(schedule)),
+      segments_(segments_from_background(plan_.background, facts.num_blocks)) {}
+
+std::string ProfilingDiTPolicy::tag() const { return "profiling_dit-" + plan_.name + "-" + schedule_.tag(); }
+
+CallPlan ProfilingDiTPolicy::plan(const CallInfo& call) {
+    if (call.steps != steps_) {
+        steps_   = call.steps;
+        refresh_ = schedule_.refresh_steps(call.steps);
+    }
+    CallPlan p;
+    for (const auto& s : segments_) p.reuse.push_back(s.cacheable && !refresh_[call.step]);
+    return p;
+}
+
+YAML::Node ProfilingDiTPolicy::params() const {
+    YAML::Node n;
+    n["plan"]              = plan_.name;
+    n["background_blocks"] = plan_.background;
+    n["warmup"]            = schedule_.warmup;
+    n["final_full"]        = schedule_.final_full;
+    n["schedule"]          = schedule_.to_yaml();
+    return n;
+}
+
+std::unique_ptr<CachePolicy> make_profiling_dit(Options& opts, const ModelFacts& facts) {
+    const int sources = int(opts.has("plan")) + int(opts.has("background_blocks")) + int(opts.has("preset"));
+    if (sources != 1)
+        opts.fail(opts.has("plan") ? "plan" : "background_blocks", "needs exactly one of plan (file), preset or background_blocks");
+    BlockPlan plan;
+    if (opts.has("plan")) {
+        plan = load_block_plan(opts.get_string("plan", ""));
+    } else if (opts.has("preset")) {
+        std::string names, want = opts.get_string("preset", "");
+        bool found = false;
+        for (const auto& p : block_plan_presets()) {
+            names += (names.empty() ? "" : ", ") + p.name;
+            if (p.name == want) plan = p, found = true;
+        }
+        if (!found) opts.fail("preset", "must be one of " + names + ", got '" + want + "'");
+    } else {
+        plan.background = opts.get_int_list("background_blocks", 0, 100000);
+        plan.name       = "inline";
+        for (size_t i = 0; i < plan.background.size(); ++i) plan.name += (i ? "." : "-") + std::to_string(plan.background[i]);
+    }
+    std::sort(plan.background.begin(), plan.background.end());
+    plan.background.erase(std::unique(plan.background.begin(), plan.background.end()), plan.background.end());
+    for (int b : plan.background)
+        if (b >= facts.num_blocks)
+            opts.fail(opts.has("plan") ? "plan" : opts.has("preset") ? "preset" : "background_blocks",
+                      "names block " + std::to_string(b) + " but the model has " + std::to_string(facts.num_blocks) + " blocks (0.." +
+                          std::to_string(facts.num_blocks - 1) + ")");
+
+    // Defaults: ProfilingDiT's released Wan2.1 code (step_start 6, step_interval 6), overridden by the
+    // plan file's schedule, overridden by the policy's own options.
+    RefreshSchedule from_plan;
+    from_plan.warmup   = 6;
+    from_plan.interval = 6;
+    if (plan.schedule) {
+        YAML::Node node, sched = YAML::Clone(plan.schedule);
+        for (const char* k : {"warmup", "final_full"})
+            if (sched[k]) node[k] = sched[k], sched.remove(k);
+        if (sched.size()) node["schedule"] = sched;
+        Options po(node, "profiling_dit (plan " + plan.name + ")", plan.name);
+        from_plan = RefreshSchedule::from_options(po, 6, 6, 0);
+        po.finish();
+    }
+    const bool own_schedule = opts.has("schedule");
+    RefreshSchedule s = RefreshSchedule::from_options(opts, from_plan.warmup, from_plan.interval, from_plan.final_full);
+    if (!own_schedule) {
+        from_plan.warmup     = s.warmup;
+        from_plan.final_full = s.final_full;
+        s                    = from_plan;
+    }
+    opts.finish();
+    return std::make_unique<ProfilingDiTPolicy>(facts, std::move(plan), s);
+}
+
+}  // namespace profdit::policies

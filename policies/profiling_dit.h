@@ -1,0 +1,47 @@
+#pragma once
+
+#include "policies/options.h"
+#include "policies/policy.h"
+#include "policies/schedule.h"
+
+namespace profdit::policies {
+
+// A ProfilingDiT block plan: which blocks are background-focused (cached) and, optionally, the step
+// schedule it was profiled with. Written by `profdit profile`, or by hand with background_blocks alone.
+struct BlockPlan {
+    std::string      name;  // preset name, plan file stem, or "inline"
+    std::vector<int> background;
+    YAML::Node       schedule;  // the plan file's schedule map (may hold warmup, final_full), or undefined
+};
+
+// Built-in plans; "wan2.1-t2v-14b-official" is the list hard-coded in ProfilingDiT's released
+// Wan2.1/generate.py (40 blocks; 28 cached).
+const std::vector<BlockPlan>& block_plan_presets();
+BlockPlan load_block_plan(const std::string& path);  // InputError naming the file, key and value
+
+// Background runs -> cacheable segments (an isolated block caches its own residual, a maximal run of
+// consecutive blocks one residual across it); foreground runs -> computed segments.
+std::vector<Segment> segments_from_background(const std::vector<int>& background, int num_blocks);
+
+// ProfilingDiT: foreground-focused blocks are always computed; background segments reuse their cached
+// residual except on refresh steps (warm-up, then fixed / linear / list schedule, final_full).
+class ProfilingDiTPolicy : public CachePolicy {
+  public:
+    ProfilingDiTPolicy(const ModelFacts& facts, BlockPlan plan, RefreshSchedule schedule);
+    std::string          name() const override { return "profiling_dit"; }
+    std::string          tag() const override;
+    std::vector<Segment> segments() const override { return segments_; }
+    CallPlan             plan(const CallInfo& call) override;
+    YAML::Node           params() const override;
+
+  private:
+    BlockPlan            plan_;
+    RefreshSchedule      schedule_;
+    std::vector<Segment> segments_;
+    int                  steps_ = -1;
+    std::vector<bool>    refresh_;
+};
+
+std::unique_ptr<CachePolicy> make_profiling_dit(Options& opts, const ModelFacts& facts);
+
+}  // namespace profdit::policies

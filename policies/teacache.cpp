@@ -1,0 +1,105 @@
+#include "policies/teacache.h"
+
+#include "common/error.h"
+
+namespace profdit::policies {
+
+const std::vector<TeaCachePreset>& teacache_presets() {
+    // ali-vilab/TeaCache, TeaCache4Wan2.1/teacache_generate.py (see docs/policies.md).
+    static const std::vector<TeaCachePreset> p = {
+        {"wan2.1-t2v-1.3b", "Wan2.1-T2V-1.3B", {2.39676752e+03, -1.31110545e+03, 2.01331979e+02, -8.29855975e+00, 1.37887774e-01}, "e", 1, 1},
+        {"wan2.1-t2v-1.3b-ret", "Wan2.1-T2V-1.3B", {-5.21862437e+04, 9.23041404e+03, -5.28275948e+02, 1.36987616e+01, -4.99875664e-02}, "e0", 5, 0},
+        {"wan2.1-t2v-14b", "Wan2.1-T2V-14B", {-5784.54975374, 5449.50911966, -1811.16591783, 256.27178429, -13.02252404}, "e", 1, 1},
+        {"wan2.1-t2v-14b-ret", "Wan2.1-T2V-14B", {-3.03318725e+05, 4.90537029e+04, -2.65530556e+03, 5.87365115e+01, -3.15583525e-01}, "e0", 5, 0},
+        {"wan2.1-i2v-480p", "Wan2.1-I2V-14B", {-3.02331670e+02, 2.23948934e+02, -5.25463970e+01, 5.87348440e+00, -2.01973289e-01}, "e", 1, 1},
+        {"wan2.1-i2v-480p-ret", "Wan2.1-I2V-14B", {2.57151496e+05, -3.54229917e+04, 1.40286849e+03, -1.35890334e+01, 1.32517977e-01}, "e0", 5, 0},
+        {"wan2.1-i2v-720p", "Wan2.1-I2V-14B", {-114.36346466, 65.26524496, -18.82220707, 4.91518089, -0.23412683}, "e", 1, 1},
+        {"wan2.1-i2v-720p-ret", "Wan2.1-I2V-14B", {8.10705460e+03, 2.13393892e+03, -3.72934672e+02, 1.66203073e+01, -4.17769401e-02}, "e0", 5, 0},
+    };
+    return p;
+}
+
+TeaCachePolicy::TeaCachePolicy(const ModelFacts& facts, double threshold, std::array<double, 5> coefficients,
+                               std::string coeff_name, std::string indicator, int ret_steps, int final_full)
+    : blocks_(facts.num_blocks), threshold_(threshold), coeff_(coefficients), coeff_name_(std::move(coeff_name)),
+      indicator_(std::move(indicator)), ret_steps_(ret_steps), final_full_(final_full) {}
+
+std::string TeaCachePolicy::tag() const {
+    return "teacache-thr" + tag_number(threshold_) + "-" + indicator_ + "-" + coeff_name_ + "-r" + std::to_string(ret_steps_) +
+           "-f" + std::to_string(final_full_);
+}
+
+double TeaCachePolicy::rescale(double x) const {
+    double y = 0;
+    for (double c : coeff_) y = y * x + c;
+    return y;
+}
+
+void TeaCachePolicy::reset() {
+    acc_[0] = acc_[1] = 0;
+    prev_[0] = prev_[1] = torch::Tensor();
+}
+
+CallPlan TeaCachePolicy::plan(const CallInfo& call) {
+    const int b   = call.branch;
+    auto      cur = indicator_ == "e" ? call.indicators->e() : indicator_ == "e0" ? call.indicators->e0()
+                                                                                  : call.indicators->modulated_input();
+    bool compute = true;
+    if (call.step < ret_steps_ || call.step >= call.steps - final_full_ || !prev_[b].defined()) {
+        acc_[b] = 0;
+    } else {
+        const double rel = ((cur - prev_[b]).abs().mean() / prev_[b].abs().mean()).item<double>();
+        acc_[b] += rescale(rel);
+        if (acc_[b] < threshold_) compute = false;
+        else acc_[b] = 0;
+    }
+    prev_[b] = cur.clone();
+    return {false, {!compute}};
+}
+
+YAML::Node TeaCachePolicy::params() const {
+    YAML::Node n;
+    n["threshold"]    = threshold_;
+    n["coefficients"] = std::vector<double>(coeff_.begin(), coeff_.end());
+    n["coefficients_name"] = coeff_name_;
+    n["indicator"]    = indicator_;
+    n["ret_steps"]    = ret_steps_;
+    n["final_full"]   = final_full_;
+    return n;
+}
+
+std::unique_ptr<CachePolicy> make_teacache(Options& opts, const ModelFacts& facts) {
+    const double threshold = opts.get_double("threshold", 0.08, 0.0, 1e9);
+    std::array<double, 5> coeff{};
+    std::string name;
+    const TeaCachePreset* preset = nullptr;
+    YAML::Node c = opts.get_node("coefficients");
+    if (c && c.IsSequence()) {
+        auto v = opts.get_double_list("coefficients");
+        if (v.size() != 5) opts.fail("coefficients", "must list 5 numbers (4th-order polynomial, highest first), got " + std::to_string(v.size()));
+        std::copy(v.begin(), v.end(), coeff.begin());
+        name = "custom";
+    } else {
+        const std::string want = c ? c.Scalar() : "auto";
+        std::string names;
+        for (const auto& p : teacache_presets()) {
+            names += (names.empty() ? "" : ", ") + p.name;
+            if (want == p.name || (want == "auto" && p.variant == facts.variant && p.name.find("-ret") == std::string::npos &&
+                                   p.name.find("720p") == std::string::npos))
+                preset = &p;
+        }
+        if (!preset && want == "auto")
+            opts.fail("coefficients", "is 'auto' but the model variant '" + facts.variant +
+                                          "' has no published set; give a preset (" + names + "), a file from `profdit calibrate`, or 5 numbers");
+        if (!preset) opts.fail("coefficients", "must be auto, a preset (" + names + ") or a list of 5 numbers, got '" + want + "'");
+        coeff = preset->coefficients;
+        name  = preset->name;
+    }
+    const std::string indicator = opts.get_choice("indicator", preset ? preset->indicator : "e", {"e", "e0", "modulated_input"});
+    const int ret_steps  = opts.get_int("ret_steps", preset ? preset->ret_steps : 1, 0, 100000);
+    const int final_full = opts.get_int("final_full", preset ? preset->final_full : 1, 0, 100000);
+    opts.finish();
+    return std::make_unique<TeaCachePolicy>(facts, threshold, coeff, name, indicator, ret_steps, final_full);
+}
+
+}  // namespace profdit::policies
