@@ -56,7 +56,15 @@ std::unique_ptr<CachePolicy> make_policy(const YAML::Node& node, const ModelFact
 
 YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv) {
     YAML::Node n;
-    n["name"] = name;
+    if (!name.empty() && name[0] == '{') {
+        try {
+            n = YAML::Load(name);
+        } catch (const YAML::Exception& e) {
+            input_error("--policy '" + name + "' is not valid YAML (" + e.msg + ")");
+        }
+    } else {
+        n["name"] = name;
+    }
     for (const auto& s : kv) {
         const auto eq = s.find('=');
         if (eq == std::string::npos || eq == 0) input_error("--policy-opt '" + s + "' is not of the form key=value");

@@ -69,8 +69,8 @@ class CachePolicy {
 std::unique_ptr<CachePolicy>    make_policy(const YAML::Node& node, const ModelFacts& facts, const std::string& source);
 const std::vector<std::string>& policy_names();
 
-// "k=v" pairs (values parsed as YAML: numbers, lists like [0,2,3], maps like {type: fixed}) into a
-// policy node {name: NAME, k: v, ...}.
+// A policy name (or a YAML map "{name: ..., ...}") plus "k=v" pairs (values parsed as YAML: numbers,
+// lists like [0,2,3], maps like {type: fixed}) into a policy node {name: NAME, k: v, ...}.
 YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv);
 
 // Compact number text for tags: 0.08 -> "0.08", 2.0 -> "2".

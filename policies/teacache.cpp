@@ -90,7 +90,7 @@ std::unique_ptr<CachePolicy> make_teacache(Options& opts, const ModelFacts& fact
         }
         if (!preset && want == "auto")
             opts.fail("coefficients", "is 'auto' but the model variant '" + facts.variant +
-                                          "' has no published set; give a preset (" + names + "), a file from `profdit calibrate`, or 5 numbers");
+                                          "' has no published set; give a preset (" + names + ") or 5 numbers");
         if (!preset) opts.fail("coefficients", "must be auto, a preset (" + names + ") or a list of 5 numbers, got '" + want + "'");
         coeff = preset->coefficients;
         name  = preset->name;

@@ -91,6 +91,32 @@ TEST(Cli, SampleMatchesGoldenAndPrintsTable) {
     EXPECT_FALSE(rows[0]["commit"].get<std::string>().empty());
 }
 
+TEST(Cli, SampleWithPolicyReportsAgainstNone) {
+    const auto dir = test::temp_dir();
+    const std::string base = "sample --weights " + weights() + " --config " + config() + " --inputs " +
+                             test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors") + " --steps 5 --quiet --format json";
+    auto r = run_profdit(base + " --out " + dir + "/o.safetensors --policy step_skip --policy-opt interval=2");
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto rows = nlohmann::json::parse(r.out);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0]["policy"], "none");
+    EXPECT_EQ(rows[0]["computed"], "1.000");
+    EXPECT_EQ(rows[1]["policy"], "step_skip-i2-w1-f1-residual");
+    EXPECT_EQ(rows[1]["computed"], "0.800");  // refresh 0, 1, 3, 4: step 2 reuses
+    EXPECT_NE(rows[1]["latent rel err"], "0");
+    io::SafetensorsReader out(dir + "/o.safetensors");
+    auto mask = out.load("compute_mask");
+    EXPECT_EQ(mask.sizes(), (torch::IntArrayRef{5, 2, 2}));
+    EXPECT_EQ(mask[2].sum().item<int64_t>(), 0);
+
+    r = run_profdit(base + " --out " + dir + "/o2.safetensors --policy none --policy '{name: profiling_dit, background_blocks: [1], warmup: 2}'");
+    ASSERT_EQ(r.code, 0) << r.err;
+    rows = nlohmann::json::parse(r.out);
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[2]["policy"], "profiling_dit-inline-1-w2-fixed6");
+    EXPECT_EQ(rows[2]["computed"], "0.800");  // refresh 0-2 (warm-up, then every 6 from 2): steps 3, 4 skip block 1
+}
+
 TEST(Cli, InfoReportsFormatAndParams) {
     auto r = run_profdit("info " + weights());
     ASSERT_EQ(r.code, 0) << r.err;
@@ -172,5 +198,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"sample_missing_noise", SMP, "missing input tensor 'noise'"},
         BadInput{"bad_format", SMP " --format xml", "unknown --format 'xml'"},
         BadInput{"info_missing", "info {D}/nothing", "no such file"},
+        BadInput{"policy_unknown", SMP " --policy bogus", "unknown policy 'bogus'"},
+        BadInput{"policy_opt_range", SMP " --policy step_skip --policy-opt interval=0", "option 'interval' must be an integer in [1, 100000], got 0"},
+        BadInput{"policy_opt_unknown", SMP " --policy teacache --policy-opt coefficients=wan2.1-t2v-1.3b --policy-opt thresh=0.1", "unknown option 'thresh'"},
+        BadInput{"policy_opt_form", SMP " --policy step_skip --policy-opt interval", "is not of the form key=value"},
+        BadInput{"policy_opt_two", SMP " --policy none --policy step_skip --policy-opt interval=2", "applies to a single --policy"},
         BadInput{"unknown_command", "transmogrify", "transmogrify"}),
     [](const auto& i) { return std::string(i.param.name); });

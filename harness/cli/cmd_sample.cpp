@@ -23,7 +23,7 @@ struct SampleCmdOptions {
     sampling::SampleOptions  sample;
     std::string              format = "md";
     bool                     quiet  = false;
-    std::string              policy = "none";
+    std::vector<std::string> policies = {"none"};
     std::vector<std::string> policy_opts;
     int                      repeat = 1;
     RuntimeOptions           rt;
@@ -50,6 +50,16 @@ int run_sample(const SampleCmdOptions& o) {
     const auto& cfg   = model->config();
     const auto  dev   = model->device();
 
+    const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
+    if (!o.policy_opts.empty() && o.policies.size() != 1)
+        input_error("--policy-opt applies to a single --policy; with several, give each as YAML: --policy '{name: teacache, threshold: 0.08}'");
+    std::vector<std::unique_ptr<policies::CachePolicy>> list;
+    bool compare = false;
+    for (const auto& p : o.policies) {
+        list.push_back(policies::make_policy(policies::policy_node_from_cli(p, o.policy_opts), facts, "--policy"));
+        compare = compare || list.back()->name() != "none";
+    }
+
     io::SafetensorsReader in(o.inputs);
     auto noise = read_float_input(in, "noise", 4);  // [C, F, H, W]
     auto cc    = read_float_input(in, "context_cond", 2);
@@ -67,9 +77,6 @@ int run_sample(const SampleCmdOptions& o) {
     check_context(o.inputs, "context_cond", cc, cfg);
     check_context(o.inputs, "context_uncond", cu, cfg);
 
-    const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
-    auto policy  = policies::make_policy(policies::policy_node_from_cli(o.policy, o.policy_opts), facts, "--policy");
-    const bool compare = policy->name() != "none";
     policies::NonePolicy none(facts);
 
     struct Run {
@@ -89,11 +96,13 @@ int run_sample(const SampleCmdOptions& o) {
         into.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         into.stats = d.stats();
     };
-    Run ref, pol;
-    for (int r = 0; r < o.repeat; ++r) {  // alternate, so machine drift hits both alike
+    Run ref;
+    std::vector<Run> runs(list.size());
+    for (int r = 0; r < o.repeat; ++r) {  // interleaved, so machine drift hits every policy alike
         if (compare) run_policy(none, ref, r);
-        run_policy(*policy, pol, r);
+        for (size_t i = 0; i < list.size(); ++i) run_policy(*list[i], runs[i], r);
     }
+    const Run& pol = runs.back();
 
     const auto& s  = pol.res.schedule;
     auto       ts = torch::from_blob(const_cast<int64_t*>(s.timesteps.data()), {int64_t(s.timesteps.size())}, torch::kInt64).clone();
@@ -125,7 +134,7 @@ int run_sample(const SampleCmdOptions& o) {
                           format_ms(loop), fmt(err, "%.3g"), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
     };
     if (compare) row(none, ref);
-    row(*policy, pol);
+    for (size_t i = 0; i < list.size(); ++i) row(*list[i], runs[i]);
     print_table(t, o.format, std::cout);
     return 0;
 }
@@ -145,7 +154,8 @@ Command add_sample(CLI::App& app) {
     cmd->add_option("--guide", o->sample.guide, "classifier-free guidance scale")->capture_default_str();
     cmd->add_option("--format", o->format, "result table: md | csv | json")->capture_default_str();
     cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
-    cmd->add_option("--policy", o->policy, "cache policy: none | step_skip | teacache | profiling_dit")->capture_default_str();
+    cmd->add_option("--policy", o->policies, "cache policy: none | step_skip | teacache | profiling_dit, or a YAML map {name: ..., options}; repeatable (--out holds the last)")
+        ->capture_default_str();
     cmd->add_option("--policy-opt", o->policy_opts, "policy option key=value (repeatable; values are YAML: 2, 0.08, [0,2,3], {type: fixed, interval: 3})");
     cmd->add_option("--repeat", o->repeat, "runs of each policy (alternating with none); times are medians")->check(CLI::PositiveNumber);
     o->rt.add_to(cmd);
