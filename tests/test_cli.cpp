@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
@@ -138,6 +139,7 @@ struct BadInput {
 class CliBadInput : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(CliBadInput, ExitTwoWithClearMessage) {
+    if (std::string(GetParam().name) == "cuda_unavailable" && torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
     const auto dir = test::temp_dir();
     write_case_inputs("case0", dir + "/in.safetensors");
     write_case_inputs("case0", dir + "/noctx.safetensors", false);

@@ -1,6 +1,7 @@
 // The DiT against the official reference's tensors (tests/data/wan21_tiny, see README there):
 // every intermediate of both cases, fp32, max abs error < 1e-4.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include "io/safetensors.h"
 #include "wan/attention.h"
@@ -146,4 +147,17 @@ TEST(DiTParity, Bf16KeepsNormsModulationAndHeadInFp32) {
     const double rel = (out - g("case0.out")).norm().item<double>() / g("case0.out").norm().item<double>();
     EXPECT_LT(rel, 0.05);  // bf16 matmuls: about 1e-2 relative
     EXPECT_GT(rel, 0.0);
+}
+
+TEST(DiTParity, CudaMatchesGolden_CUDA) {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    auto model = wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"), tiny_config(), torch::kCUDA);
+    torch::NoGradGuard no_grad;
+    for (const std::string c : {"case0", "case1"}) {
+        auto out = model->forward(g(c + ".x").cuda(), g(c + ".t").item<int64_t>(), g(c + ".context").cuda());
+        EXPECT_LT(test::max_abs_diff(out.cpu(), g(c + ".out")), 1e-4) << c;
+    }
+    auto bf16 = wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"), tiny_config(), torch::kCUDA, torch::kBFloat16);
+    auto out  = bf16->forward(g("case0.x").cuda(), 999, g("case0.context").cuda()).cpu();
+    EXPECT_LT((out - g("case0.out")).norm().item<double>() / g("case0.out").norm().item<double>(), 0.05);
 }
