@@ -1,8 +1,7 @@
 #include "policies/policy.h"
 
-#include <cstdio>
-
 #include "common/error.h"
+#include "common/format.h"
 #include "policies/none.h"
 #include "policies/options.h"
 #include "policies/profiling_dit.h"
@@ -78,10 +77,6 @@ YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::
     return n;
 }
 
-std::string tag_number(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
+std::string tag_number(double v) { return format_number("%g", v); }
 
 }  // namespace profdit::policies

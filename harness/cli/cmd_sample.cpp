@@ -8,6 +8,7 @@
 #include "common/build_info.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "io/safetensors.h"
 #include "policies/none.h"
 #include "policies/policy.h"
@@ -119,11 +120,6 @@ int run_sample(const SampleCmdOptions& o) {
                                   {"compute_mask", pol.stats.compute_mask}});
 
     const int64_t tokens = (noise.size(1) / cfg.patch_size[0]) * (noise.size(2) / cfg.patch_size[1]) * (noise.size(3) / cfg.patch_size[2]);
-    auto fmt = [](double v, const char* f) {
-        char b[32];
-        std::snprintf(b, sizeof b, f, v);
-        return std::string(b);
-    };
     Table t;
     t.columns = {"model", "tokens", "solver", "steps", "shift", "guide", "policy", "computed", "ideal x", "measured x",
                  "ms/step", "loop ms", "latent rel err", "device", "dtype", "commit"};
@@ -134,9 +130,9 @@ int run_sample(const SampleCmdOptions& o) {
                                           ref.res.final_latent.norm().item<double>()
                                     : 0.0;
         t.rows.push_back({cfg.variant(), std::to_string(tokens), o.sample.solver, std::to_string(o.sample.steps),
-                          fmt(o.sample.shift, "%g"), fmt(o.sample.guide, "%g"), p.tag(), fmt(r.stats.computed_fraction(), "%.3f"),
-                          fmt(r.stats.ideal_speedup(), "%.3f"), fmt(base / loop, "%.3f"), format_ms(loop / o.sample.steps),
-                          format_ms(loop), fmt(err, "%.3g"), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
+                          format_number("%g", o.sample.shift), format_number("%g", o.sample.guide), p.tag(), format_number("%.3f", r.stats.computed_fraction()),
+                          format_number("%.3f", r.stats.ideal_speedup()), format_number("%.3f", base / loop), format_ms(loop / o.sample.steps),
+                          format_ms(loop), format_number("%.3g", err), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
     };
     if (compare) row(none, ref);
     for (size_t i = 0; i < list.size(); ++i) row(*list[i], runs[i]);

@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "wan/checkpoint.h"
 
 namespace profdit::cli {
@@ -51,10 +52,6 @@ wan::WanModel load_model(const std::string& weights, const std::string& config, 
     return model;
 }
 
-std::string format_ms(double ms) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", ms);
-    return buf;
-}
+std::string format_ms(double ms) { return format_number("%.2f", ms); }
 
 }  // namespace profdit::cli

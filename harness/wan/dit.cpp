@@ -85,16 +85,6 @@ torch::Tensor WanSelfAttentionImpl::forward(const torch::Tensor& x, const Rope& 
     return linear(o, a);                                        // [B, L, dim]
 }
 
-WanT2VCrossAttentionImpl::WanT2VCrossAttentionImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> s)
-    : num_heads(c.num_heads), scratch(std::move(s)) {
-    q      = register_module("q", make_linear(c.dim, c.dim));
-    k      = register_module("k", make_linear(c.dim, c.dim));
-    v      = register_module("v", make_linear(c.dim, c.dim));
-    o      = register_module("o", make_linear(c.dim, c.dim));
-    norm_q = register_module("norm_q", WanRMSNorm(c.dim, c.eps));
-    norm_k = register_module("norm_k", WanRMSNorm(c.dim, c.eps));
-}
-
 torch::Tensor WanT2VCrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
     const auto B = x.size(0), L = x.size(1), D = x.size(2), Lc = context.size(1), H = num_heads, hd = D / num_heads;
     const auto dt = o->weight.scalar_type();

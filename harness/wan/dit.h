@@ -67,15 +67,12 @@ class WanSelfAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WanSelfAttention);
 
-class WanT2VCrossAttentionImpl : public torch::nn::Module {
+// Same parameters as self-attention (as in the reference, which subclasses it); no RoPE, keys and
+// values from the text context.
+class WanT2VCrossAttentionImpl : public WanSelfAttentionImpl {
   public:
-    WanT2VCrossAttentionImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch);
+    using WanSelfAttentionImpl::WanSelfAttentionImpl;
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);  // [B, L, dim], [B, Lc, dim]
-    torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
-    WanRMSNorm        norm_q{nullptr}, norm_k{nullptr};
-    int64_t           num_heads;
-    std::shared_ptr<AttentionScratch> scratch;
-    FusedLinear                       fused;
 };
 TORCH_MODULE(WanT2VCrossAttention);
 
