@@ -1,0 +1,152 @@
+#include "world/detector.h"
+
+#include <cmath>
+#include <map>
+
+namespace profdit::world {
+
+namespace {
+
+struct Blob {
+    int    area = 0;
+    int    x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;
+    double cx = 0, cy = 0;
+    std::vector<int> pixels;
+};
+
+// Largest 4-connected component of `on` [H*W]; also returns how many pixels were on.
+Blob largest_blob(const std::vector<uint8_t>& on, int H, int W, int* total) {
+    std::vector<int> label(on.size(), -1);
+    Blob             best;
+    *total = 0;
+    std::vector<int> stack;
+    for (int start = 0; start < H * W; ++start) {
+        if (!on[start]) continue;
+        ++*total;
+        if (label[start] >= 0) continue;
+        Blob b;
+        stack.assign(1, start);
+        label[start] = start;
+        while (!stack.empty()) {
+            const int p = stack.back();
+            stack.pop_back();
+            const int x = p % W, y = p / W;
+            b.pixels.push_back(p);
+            b.area++;
+            b.cx += x + 0.5, b.cy += y + 0.5;
+            b.x0 = std::min(b.x0, x), b.x1 = std::max(b.x1, x), b.y0 = std::min(b.y0, y), b.y1 = std::max(b.y1, y);
+            const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
+            for (const auto& n : nb)
+                if (n[0] >= 0 && n[0] < W && n[1] >= 0 && n[1] < H) {
+                    const int q = n[1] * W + n[0];
+                    if (on[q] && label[q] < 0) label[q] = start, stack.push_back(q);
+                }
+        }
+        if (b.area > best.area) best = std::move(b);
+    }
+    if (best.area) best.cx /= best.area, best.cy /= best.area;
+    return best;
+}
+
+double sprite_area(const std::string& shape, int size) { return shape == "square" ? double(size) * size : M_PI * size * size / 4.0; }
+
+}  // namespace
+
+Detection detect(const torch::Tensor& frames_in, const std::string& text, const WorldConfig& cfg, const DetectorOptions& opt) {
+    const Scene scene  = parse_caption(text, cfg);
+    auto        frames = frames_in.to(torch::kCPU, torch::kFloat32).contiguous();
+    const int   F = int(frames.size(0)), H = int(frames.size(2)), W = int(frames.size(3));
+    auto        fa = frames.accessor<float, 4>();
+    Detection   d;
+    d.mask = torch::zeros({F, H, W}, torch::kUInt8);
+    auto ma = d.mask.accessor<uint8_t, 3>();
+
+    bool all_present = true, all_direction = true;
+    for (const auto& sp : scene.sprites) {
+        const Rgb    rgb = colour_rgb(sp.colour);
+        const double amin = 0.5 * sprite_area(sp.shape, cfg.sprite_min), amax = 1.5 * sprite_area(sp.shape, cfg.sprite_max);
+        const int    span = cfg.sprite_max + 3;
+        std::vector<std::array<double, 2>> track;
+        std::vector<int>                   track_frame;
+        for (int f = 0; f < F; ++f) {
+            std::vector<uint8_t> on(size_t(H) * W, 0);
+            for (int y = 0; y < H; ++y)
+                for (int x = 0; x < W; ++x) {
+                    float dist = 0;
+                    for (int c = 0; c < 3; ++c) dist = std::max(dist, std::abs(fa[f][c][y][x] - rgb[c]));
+                    on[size_t(y) * W + x] = dist < opt.colour_tol;
+                }
+            int        total = 0;
+            const Blob b     = largest_blob(on, H, W, &total);
+            const bool ok    = b.area >= amin && b.area <= amax && b.area >= 0.8 * total && b.x1 - b.x0 + 1 <= span &&
+                            b.y1 - b.y0 + 1 <= span;
+            if (!ok) continue;
+            track.push_back({b.cx, b.cy});
+            track_frame.push_back(f);
+            for (int p : b.pixels) ma[f][p / W][p % W] = 1;
+        }
+        const bool present = track.size() >= std::ceil(opt.present_share * F);
+        d.frames_present   = d.frames_present ? std::min(d.frames_present, int(track.size())) : int(track.size());
+        all_present        = all_present && present;
+        bool dir_ok        = false;
+        if (present && track.size() >= 2) {
+            const double span_f = track_frame.back() - track_frame.front();
+            const double dx = (track.back()[0] - track.front()[0]) / span_f * (F - 1);
+            const double dy = (track.back()[1] - track.front()[1]) / span_f * (F - 1);
+            const double expected = double(cfg.speed) * (F - 1);
+            std::string  seen;
+            if (std::abs(dx) >= std::abs(dy)) seen = dx < 0 ? "left" : "right";
+            else seen = dy < 0 ? "up" : "down";
+            const double major = std::max(std::abs(dx), std::abs(dy)), minor = std::min(std::abs(dx), std::abs(dy));
+            if (major >= 0.5 * expected && minor <= 0.5 * major) {
+                d.direction_seen = d.direction_seen.empty() ? seen : d.direction_seen + "," + seen;
+                dir_ok           = seen == sp.direction;
+            }
+        }
+        all_direction = all_direction && dir_ok;
+    }
+    d.sprite_present = all_present;
+    d.direction_ok   = all_present && all_direction;
+
+    // Background: every pixel outside the detected blobs votes for the nearest (colour, shade).
+    std::map<std::string, int> votes_colour;
+    int                        bright = 0, dark = 0, total = 0;
+    for (int f = 0; f < F; ++f)
+        for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x) {
+                if (ma[f][y][x]) continue;
+                float       best = 1e9f;
+                std::string best_name;
+                bool        best_dark = false;
+                for (const auto& name : cfg.backgrounds) {
+                    const Rgb b = colour_rgb(name);
+                    for (bool is_dark : {false, true}) {
+                        float dist = 0;
+                        for (int c = 0; c < 3; ++c) {
+                            const float ref = is_dark ? (b[c] + 1.0f) * 0.45f - 1.0f : b[c];
+                            dist            = std::max(dist, std::abs(fa[f][c][y][x] - ref));
+                        }
+                        if (dist < best) best = dist, best_name = name, best_dark = is_dark;
+                    }
+                }
+                ++total;
+                if (best > opt.colour_tol) continue;
+                votes_colour[best_name]++;
+                (best_dark ? dark : bright)++;
+            }
+    int top = 0;
+    for (const auto& [name, n] : votes_colour)
+        if (n > top) top = n, d.background_seen = name;
+    const double stripe_share = double(dark) / std::max(1, dark + bright);
+    d.pattern_seen = stripe_share >= 0.25 && stripe_share <= 0.75 ? "stripes" : stripe_share < 0.1 ? "solid" : "unclear";
+    d.background_ok = total > 0 && top >= 0.6 * total && d.background_seen == scene.background && d.pattern_seen == scene.pattern;
+    return d;
+}
+
+double mask_iou(const torch::Tensor& a, const torch::Tensor& b) {
+    auto ab = a.to(torch::kBool), bb = b.to(torch::kBool);
+    const double inter = (ab & bb).sum().item<double>(), uni = (ab | bb).sum().item<double>();
+    return uni > 0 ? inter / uni : 1.0;
+}
+
+}  // namespace profdit::world

@@ -1,0 +1,161 @@
+#include "world/world.h"
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace profdit::world {
+
+namespace {
+
+template <typename T>
+const T& pick(const std::vector<T>& v, std::mt19937_64& rng) {
+    return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+std::array<double, 2> velocity(const std::string& direction, int speed) {
+    if (direction == "left") return {-double(speed), 0};
+    if (direction == "right") return {double(speed), 0};
+    if (direction == "up") return {0, -double(speed)};
+    return {0, double(speed)};
+}
+
+bool inside(const Sprite& s, double cx, double cy, int x, int y) {
+    const double px = x + 0.5, py = y + 0.5, r = s.size / 2.0;
+    if (s.shape == "square") return std::abs(px - cx) <= r && std::abs(py - cy) <= r;
+    return (px - cx) * (px - cx) + (py - cy) * (py - cy) <= r * r;
+}
+
+}  // namespace
+
+Rgb colour_rgb(const std::string& name) {
+    if (name == "red") return {0.95f, -0.85f, -0.85f};
+    if (name == "yellow") return {0.95f, 0.85f, -0.9f};
+    if (name == "white") return {0.95f, 0.95f, 0.95f};
+    if (name == "blue") return {-0.8f, -0.55f, 0.6f};
+    if (name == "green") return {-0.7f, 0.35f, -0.65f};
+    if (name == "gray") return {-0.15f, -0.15f, -0.15f};
+    input_error("unknown colour '" + name + "' (accepted: red, yellow, white, blue, green, gray)");
+}
+
+std::string caption(const Scene& s) {
+    std::ostringstream os;
+    for (size_t i = 0; i < s.sprites.size(); ++i)
+        os << (i ? " and " : "") << "a " << s.sprites[i].colour << " " << s.sprites[i].shape << " moving " << s.sprites[i].direction;
+    os << (s.pattern == "stripes" ? " over " + s.background + " stripes" : " over a " + s.background + " background");
+    return os.str();
+}
+
+Scene parse_caption(const std::string& text, const WorldConfig& cfg) {
+    std::istringstream       is(text);
+    std::vector<std::string> w;
+    for (std::string t; is >> t;) w.push_back(t);
+    auto fail = [&](size_t i, const std::string& why) -> void {
+        input_error("caption '" + text + "': " + (i < w.size() ? "word " + std::to_string(i + 1) + " '" + w[i] + "' " : "") + why);
+    };
+    Scene  s;
+    size_t i = 0;
+    while (true) {
+        if (i + 4 > w.size() || w[i] != "a") fail(i, "expected 'a COLOUR SHAPE moving DIRECTION'");
+        Sprite sp;
+        sp.colour = w[i + 1];
+        sp.shape  = w[i + 2];
+        if (!contains(cfg.colours, sp.colour)) fail(i + 1, "is not a sprite colour");
+        if (!contains(cfg.shapes, sp.shape)) fail(i + 2, "is not a shape");
+        if (w[i + 3] != "moving" || i + 4 >= w.size()) fail(i + 3, "expected 'moving DIRECTION'");
+        sp.direction = w[i + 4];
+        if (!contains(cfg.directions, sp.direction)) fail(i + 4, "is not a direction");
+        s.sprites.push_back(sp);
+        i += 5;
+        if (i < w.size() && w[i] == "and") {
+            ++i;
+            continue;
+        }
+        break;
+    }
+    if (i >= w.size() || w[i] != "over") fail(i, "expected 'over'");
+    ++i;
+    const size_t rest = w.size() - i;
+    if (rest == 3 && w[i] == "a" && w[i + 2] == "background") {
+        s.background = w[i + 1];
+        s.pattern    = "solid";
+    } else if (rest == 2 && w[i + 1] == "stripes") {
+        s.background = w[i];
+        s.pattern    = "stripes";
+    } else {
+        fail(i, "expected 'a COLOUR background' or 'COLOUR stripes' to end the caption");
+    }
+    if (!contains(cfg.backgrounds, s.background)) fail(i, "background colour '" + s.background + "' is not in the world");
+    return s;
+}
+
+Scene place_scene(Scene s, const WorldConfig& cfg, uint64_t seed) {
+    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 1);
+    const double    travel = double(cfg.speed) * (cfg.frames - 1);
+    for (auto& sp : s.sprites) {
+        sp.size         = std::uniform_int_distribution<int>(cfg.sprite_min, cfg.sprite_max)(rng);
+        const auto   v  = velocity(sp.direction, cfg.speed);
+        const double r  = sp.size / 2.0;
+        // centre range so that the whole track stays in view
+        const double xlo = r - std::min(0.0, v[0] * (cfg.frames - 1)), xhi = cfg.width - r - std::max(0.0, v[0] * (cfg.frames - 1));
+        const double ylo = r - std::min(0.0, v[1] * (cfg.frames - 1)), yhi = cfg.height - r - std::max(0.0, v[1] * (cfg.frames - 1));
+        if (xhi < xlo || yhi < ylo)
+            input_error("world: a " + std::to_string(sp.size) + " px sprite moving " + std::to_string(travel) +
+                        " px does not fit a " + std::to_string(cfg.width) + "x" + std::to_string(cfg.height) + " frame");
+        sp.x0 = std::round(std::uniform_real_distribution<double>(xlo, xhi)(rng));
+        sp.y0 = std::round(std::uniform_real_distribution<double>(ylo, yhi)(rng));
+        sp.x0 = std::min(std::max(sp.x0, xlo), xhi);
+        sp.y0 = std::min(std::max(sp.y0, ylo), yhi);
+    }
+    return s;
+}
+
+Scene sample_scene(const WorldConfig& cfg, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    Scene           s;
+    s.background = pick(cfg.backgrounds, rng);
+    s.pattern    = pick(cfg.patterns, rng);
+    for (int i = 0; i < cfg.sprites; ++i) {
+        Sprite sp;
+        sp.shape     = pick(cfg.shapes, rng);
+        sp.colour    = pick(cfg.colours, rng);
+        sp.direction = pick(cfg.directions, rng);
+        s.sprites.push_back(sp);
+    }
+    return place_scene(s, cfg, seed);
+}
+
+Video render(const Scene& s, const WorldConfig& cfg) {
+    const int F = cfg.frames, H = cfg.height, W = cfg.width;
+    auto frames = torch::empty({F, 3, H, W});                     // [F, 3, H, W]
+    auto masks  = torch::zeros({F, H, W}, torch::kUInt8);          // [F, H, W]
+    auto fa     = frames.accessor<float, 4>();
+    auto ma     = masks.accessor<uint8_t, 3>();
+    const Rgb bg = colour_rgb(s.background);
+    for (int f = 0; f < F; ++f)
+        for (int y = 0; y < H; ++y) {
+            const float shade = (s.pattern == "stripes" && (y / cfg.stripe) % 2) ? 0.45f : 1.0f;  // darker stripes
+            for (int x = 0; x < W; ++x)
+                for (int c = 0; c < 3; ++c) fa[f][c][y][x] = (bg[c] + 1.0f) * shade - 1.0f;
+        }
+    for (const auto& sp : s.sprites) {
+        const Rgb  rgb = colour_rgb(sp.colour);
+        const auto v   = velocity(sp.direction, cfg.speed);
+        for (int f = 0; f < F; ++f) {
+            const double cx = sp.x0 + v[0] * f, cy = sp.y0 + v[1] * f;
+            for (int y = 0; y < H; ++y)
+                for (int x = 0; x < W; ++x)
+                    if (inside(sp, cx, cy, x, y)) {
+                        for (int c = 0; c < 3; ++c) fa[f][c][y][x] = rgb[c];
+                        ma[f][y][x] = 1;
+                    }
+        }
+    }
+    return {frames, masks};
+}
+
+}  // namespace profdit::world

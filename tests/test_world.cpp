@@ -1,0 +1,99 @@
+// The embedded model's video world and the STRICT caption detector (issue 4 groundwork): rendered
+// ground-truth videos pass, noise and wrong captions fail, detected masks match the true ones.
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "world/detector.h"
+#include "world/world.h"
+
+using namespace profdit;
+using namespace profdit::world;
+
+TEST(World, CaptionsRoundTrip) {
+    WorldConfig cfg;
+    for (uint64_t seed = 0; seed < 50; ++seed) {
+        const Scene s = sample_scene(cfg, seed);
+        const auto  c = caption(s);
+        const Scene p = parse_caption(c, cfg);
+        EXPECT_EQ(caption(p), c);
+        EXPECT_EQ(p.background, s.background);
+        EXPECT_EQ(p.pattern, s.pattern);
+    }
+    EXPECT_EQ(caption(parse_caption("a red circle moving left over blue stripes", cfg)), "a red circle moving left over blue stripes");
+    EXPECT_EQ(parse_caption("a white square moving up over a gray background", cfg).pattern, "solid");
+}
+
+TEST(World, BadCaptionsNameTheWord) {
+    WorldConfig cfg;
+    auto msg = [&](const std::string& c) {
+        try {
+            parse_caption(c, cfg);
+        } catch (const InputError& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    EXPECT_NE(msg("a purple circle moving left over blue stripes").find("word 2 'purple' is not a sprite colour"), std::string::npos);
+    EXPECT_NE(msg("a red circle moving sideways over blue stripes").find("'sideways' is not a direction"), std::string::npos);
+    EXPECT_NE(msg("a red circle moving left over blue").find("expected 'a COLOUR background' or 'COLOUR stripes'"), std::string::npos);
+    EXPECT_NE(msg("a red circle moving left over pink stripes").find("'pink' is not in the world"), std::string::npos);
+}
+
+TEST(World, RenderIsDeterministicAndInView) {
+    WorldConfig cfg;
+    for (uint64_t seed = 0; seed < 100; ++seed) {
+        const Scene s = sample_scene(cfg, seed);
+        auto a = render(s, cfg), b = render(sample_scene(cfg, seed), cfg);
+        EXPECT_TRUE(torch::equal(a.frames, b.frames));
+        EXPECT_EQ(a.frames.sizes(), (torch::IntArrayRef{8, 3, 32, 32}));
+        EXPECT_LE(a.frames.max().item<float>(), 1.0f);
+        EXPECT_GE(a.frames.min().item<float>(), -1.0f);
+        auto area = a.masks.sum({1, 2});  // the sprite never leaves the frame: same area in every frame
+        EXPECT_EQ(area.min().item<int64_t>(), area.max().item<int64_t>()) << caption(s);
+        EXPECT_GT(area.min().item<int64_t>(), 50);
+    }
+}
+
+TEST(Detector, PassesRenderedVideosWithTrueMasks) {
+    WorldConfig cfg;
+    double      iou = 0;
+    const int   n   = 200;
+    for (uint64_t seed = 0; seed < n; ++seed) {
+        const Scene s = sample_scene(cfg, 1000 + seed);
+        const auto  v = render(s, cfg);
+        const auto  d = detect(v.frames, caption(s), cfg);
+        EXPECT_TRUE(d.sprite_present) << caption(s) << " seed " << seed << " frames " << d.frames_present;
+        EXPECT_TRUE(d.direction_ok) << caption(s) << " seen " << d.direction_seen;
+        EXPECT_TRUE(d.background_ok) << caption(s) << " seen " << d.background_seen << " " << d.pattern_seen;
+        iou += mask_iou(d.mask, v.masks);
+    }
+    EXPECT_GT(iou / n, 0.99);
+}
+
+TEST(Detector, FailsNoiseAndWrongCaptions) {
+    WorldConfig cfg;
+    torch::manual_seed(0);
+    int noise_present = 0;
+    for (int i = 0; i < 20; ++i) {
+        auto noise = torch::randn({8, 3, 32, 32}).clamp(-1, 1);
+        noise_present += detect(noise, "a red circle moving left over blue stripes", cfg).sprite_present;
+    }
+    EXPECT_EQ(noise_present, 0);
+
+    const Scene s = parse_caption("a yellow square moving right over a green background", cfg);
+    const auto  v = render(place_scene(s, cfg, 5), cfg);
+    EXPECT_TRUE(detect(v.frames, "a yellow square moving right over a green background", cfg).all());
+    EXPECT_FALSE(detect(v.frames, "a red square moving right over a green background", cfg).sprite_present);
+    auto wrong_dir = detect(v.frames, "a yellow square moving left over a green background", cfg);
+    EXPECT_TRUE(wrong_dir.sprite_present);
+    EXPECT_FALSE(wrong_dir.direction_ok);
+    EXPECT_FALSE(detect(v.frames, "a yellow square moving right over a blue background", cfg).background_ok);
+    EXPECT_FALSE(detect(v.frames, "a yellow square moving right over green stripes", cfg).background_ok);
+
+    // A frozen sprite has no direction; a sprite that vanishes halfway is not present.
+    auto frozen = v.frames[0].unsqueeze(0).expand({8, 3, 32, 32}).contiguous();
+    EXPECT_FALSE(detect(frozen, "a yellow square moving right over a green background", cfg).direction_ok);
+    auto vanish = v.frames.clone();
+    vanish.narrow(0, 4, 4).copy_(render(place_scene(parse_caption("a red circle moving up over a green background", cfg), cfg, 1), cfg).frames.narrow(0, 4, 4));
+    EXPECT_FALSE(detect(vanish, "a yellow square moving right over a green background", cfg).sprite_present);
+}
