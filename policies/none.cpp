@@ -2,7 +2,7 @@
 
 namespace profdit::policies {
 
-std::unique_ptr<CachePolicy> make_none(Options& opts, const ModelFacts& facts) {
+std::unique_ptr<CachePolicy> make_none(io::Options& opts, const ModelFacts& facts) {
     opts.finish();
     return std::make_unique<NonePolicy>(facts);
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "policies/options.h"
+#include "io/yaml_options.h"
 #include "policies/policy.h"
 
 namespace profdit::policies {
@@ -19,6 +19,6 @@ class NonePolicy : public CachePolicy {
     int blocks_;
 };
 
-std::unique_ptr<CachePolicy> make_none(Options& opts, const ModelFacts& facts);
+std::unique_ptr<CachePolicy> make_none(io::Options& opts, const ModelFacts& facts);
 
 }  // namespace profdit::policies

@@ -3,7 +3,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "policies/none.h"
-#include "policies/options.h"
+#include "io/yaml_options.h"
 #include "policies/profiling_dit.h"
 #include "policies/step_skip.h"
 #include "policies/teacache.h"
@@ -12,7 +12,7 @@ namespace profdit::policies {
 
 namespace {
 
-using Factory = std::unique_ptr<CachePolicy> (*)(Options&, const ModelFacts&);
+using Factory = std::unique_ptr<CachePolicy> (*)(io::Options&, const ModelFacts&);
 
 const std::vector<std::pair<std::string, Factory>>& registry() {
     static const std::vector<std::pair<std::string, Factory>> r = {
@@ -46,7 +46,7 @@ std::unique_ptr<CachePolicy> make_policy(const YAML::Node& node, const ModelFact
     for (const auto& [n, factory] : registry()) {
         accepted += (accepted.empty() ? "" : ", ") + n;
         if (n == name) {
-            Options o(opts, name, source);
+            io::Options o(opts, "policy " + name, source);
             return factory(o, facts);
         }
     }

@@ -28,7 +28,7 @@ BlockPlan load_block_plan(const std::string& path) {
         input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
     }
     if (!root.IsMap()) input_error(path + ": a plan file must be a YAML map with background_blocks");
-    Options o(root, "plan", path);
+    io::Options o(root, "plan", path);
     BlockPlan plan;
     plan.name = std::filesystem::path(path).stem().string();
     if (!o.has("background_blocks")) o.fail("background_blocks", "is required");
@@ -84,7 +84,7 @@ YAML::Node ProfilingDiTPolicy::params() const {
     return n;
 }
 
-std::unique_ptr<CachePolicy> make_profiling_dit(Options& opts, const ModelFacts& facts) {
+std::unique_ptr<CachePolicy> make_profiling_dit(io::Options& opts, const ModelFacts& facts) {
     const int sources = int(opts.has("plan")) + int(opts.has("background_blocks")) + int(opts.has("preset"));
     if (sources != 1)
         opts.fail(opts.has("plan") ? "plan" : "background_blocks", "needs exactly one of plan (file), preset or background_blocks");
@@ -122,7 +122,7 @@ std::unique_ptr<CachePolicy> make_profiling_dit(Options& opts, const ModelFacts&
         for (const char* k : {"warmup", "final_full"})
             if (sched[k]) node[k] = sched[k], sched.remove(k);
         if (sched.size()) node["schedule"] = sched;
-        Options po(node, "profiling_dit (plan " + plan.name + ")", plan.name);
+        io::Options po(node, "policy profiling_dit (plan " + plan.name + ")", plan.name);
         from_plan = RefreshSchedule::from_options(po, 6, 6, 0);
         po.finish();
     }

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "policies/options.h"
+#include "io/yaml_options.h"
 #include "policies/policy.h"
 #include "policies/schedule.h"
 
@@ -42,6 +42,6 @@ class ProfilingDiTPolicy : public CachePolicy {
     std::vector<bool>    refresh_;
 };
 
-std::unique_ptr<CachePolicy> make_profiling_dit(Options& opts, const ModelFacts& facts);
+std::unique_ptr<CachePolicy> make_profiling_dit(io::Options& opts, const ModelFacts& facts);
 
 }  // namespace profdit::policies

@@ -50,7 +50,7 @@ YAML::Node RefreshSchedule::to_yaml() const {
     return n;
 }
 
-RefreshSchedule RefreshSchedule::from_options(Options& opts, int default_warmup, int default_interval, int default_final) {
+RefreshSchedule RefreshSchedule::from_options(io::Options& opts, int default_warmup, int default_interval, int default_final) {
     RefreshSchedule r;
     r.warmup     = opts.get_int("warmup", default_warmup, 0, 100000);
     r.final_full = opts.get_int("final_full", default_final, 0, 100000);
@@ -58,12 +58,12 @@ RefreshSchedule RefreshSchedule::from_options(Options& opts, int default_warmup,
     YAML::Node s = opts.get_node("schedule");
     if (!s) return r;
     if (s.IsScalar()) {
-        Options one(YAML::Load("{interval: " + s.Scalar() + "}"), opts.policy(), opts.source());
+        io::Options one(YAML::Load("{interval: " + s.Scalar() + "}"), opts.section(), opts.source());
         r.interval = one.get_int("interval", default_interval, 1, 100000);
         return r;
     }
     if (!s.IsMap()) opts.fail("schedule", "must be a map {type: fixed|linear|list, ...} or an integer interval");
-    Options so(s, opts.policy() + " schedule", opts.source());
+    io::Options so(s, opts.section() + " schedule", opts.source());
     r.type = so.get_choice("type", "fixed", {"fixed", "linear", "list"});
     if (r.type == "fixed") {
         r.interval = so.get_int("interval", default_interval, 1, 100000);

@@ -5,7 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "policies/options.h"
+#include "io/yaml_options.h"
 
 namespace profdit::policies {
 
@@ -27,7 +27,7 @@ struct RefreshSchedule {
     std::string       tag() const;
     YAML::Node        to_yaml() const;
     // Reads `warmup`, `final_full` and `schedule` (a map {type, ...} or an integer interval) from opts.
-    static RefreshSchedule from_options(Options& opts, int default_warmup, int default_interval, int default_final);
+    static RefreshSchedule from_options(io::Options& opts, int default_warmup, int default_interval, int default_final);
 };
 
 }  // namespace profdit::policies

@@ -28,7 +28,7 @@ YAML::Node StepSkipPolicy::params() const {
     return n;
 }
 
-std::unique_ptr<CachePolicy> make_step_skip(Options& opts, const ModelFacts& facts) {
+std::unique_ptr<CachePolicy> make_step_skip(io::Options& opts, const ModelFacts& facts) {
     RefreshSchedule s;
     s.type           = "fixed";
     s.interval       = opts.get_int("interval", 2, 1, 100000);

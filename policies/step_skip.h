@@ -1,6 +1,6 @@
 #pragma once
 
-#include "policies/options.h"
+#include "io/yaml_options.h"
 #include "policies/policy.h"
 #include "policies/schedule.h"
 
@@ -28,6 +28,6 @@ class StepSkipPolicy : public CachePolicy {
     std::vector<bool> refresh_;
 };
 
-std::unique_ptr<CachePolicy> make_step_skip(Options& opts, const ModelFacts& facts);
+std::unique_ptr<CachePolicy> make_step_skip(io::Options& opts, const ModelFacts& facts);
 
 }  // namespace profdit::policies

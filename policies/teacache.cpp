@@ -68,7 +68,7 @@ YAML::Node TeaCachePolicy::params() const {
     return n;
 }
 
-std::unique_ptr<CachePolicy> make_teacache(Options& opts, const ModelFacts& facts) {
+std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& facts) {
     const double threshold = opts.get_double("threshold", 0.08, 0.0, 1e9);
     std::array<double, 5> coeff{};
     std::string name;

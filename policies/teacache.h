@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "policies/options.h"
+#include "io/yaml_options.h"
 #include "policies/policy.h"
 
 namespace profdit::policies {
@@ -47,6 +47,6 @@ class TeaCachePolicy : public CachePolicy {
     torch::Tensor         prev_[2];
 };
 
-std::unique_ptr<CachePolicy> make_teacache(Options& opts, const ModelFacts& facts);
+std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& facts);
 
 }  // namespace profdit::policies

@@ -36,6 +36,15 @@ torch::Tensor attention_explicit(const torch::Tensor& q, const torch::Tensor& k,
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, AttentionScratch* scratch) {
+#if TORCH_VERSION_MAJOR < 2
+    if (torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+        // training: the in-place scratch path is not differentiable
+        const auto B = q.size(0), Lq = q.size(1), H = q.size(2), hd = q.size(3);
+        auto s = torch::matmul(q.permute({0, 2, 1, 3}) * (1.0 / std::sqrt(double(hd))), k.to(q.scalar_type()).permute({0, 2, 3, 1}));
+        auto o = torch::matmul(torch::softmax(s, -1), v.to(q.scalar_type()).permute({0, 2, 1, 3}));  // [B, H, Lq, hd]
+        return o.permute({0, 2, 1, 3}).reshape({B, Lq, H * hd});
+    }
+#endif
 #if TORCH_VERSION_MAJOR >= 2
     const auto B = q.size(0), Lq = q.size(1), H = q.size(2), hd = q.size(3);
     auto o = at::scaled_dot_product_attention(q.transpose(1, 2), k.to(q.scalar_type()).transpose(1, 2),

@@ -20,15 +20,25 @@ torch::nn::Linear make_linear(int64_t in, int64_t out) { return torch::nn::Linea
 
 }  // namespace
 
-torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Device& device) {
+torch::Tensor sinusoidal_embedding(int64_t freq_dim, const torch::Tensor& t) {
     const int64_t half = freq_dim / 2;
-    auto opt   = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+    auto opt   = torch::TensorOptions().dtype(torch::kFloat64).device(t.device());
     auto omega = torch::pow(10000.0, -torch::arange(half, opt).div(double(half)));  // [half]
-    auto arg   = omega * double(t);                                                  // [half]
-    return torch::cat({torch::cos(arg), torch::sin(arg)}).to(torch::kFloat32).unsqueeze(0);  // [1, freq_dim]
+    auto arg   = torch::outer(t.to(torch::kFloat64), omega);                        // [B, half]
+    return torch::cat({torch::cos(arg), torch::sin(arg)}, 1).to(torch::kFloat32);   // [B, freq_dim]
+}
+
+torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Device& device) {
+    return sinusoidal_embedding(freq_dim, torch::full({1}, t, torch::TensorOptions().dtype(torch::kInt64).device(device)));
 }
 
 torch::Tensor FusedLinear::forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts) {
+    const bool training = torch::GradMode::is_enabled() && parts[0]->weight.requires_grad();
+    if (training) {  // a cached concatenation would hold a graph that backward frees
+        std::vector<torch::Tensor> w, b;
+        for (const auto& l : parts) w.push_back(l->weight), b.push_back(l->bias);
+        return torch::linear(x.to(parts[0]->weight.scalar_type()), torch::cat(w), torch::cat(b));
+    }
     std::vector<std::pair<const void*, int64_t>> key;
     for (const auto& l : parts) {
         key.emplace_back(l->weight.data_ptr(), int64_t(l->weight._version()));
@@ -181,32 +191,41 @@ void WanModelImpl::set_compute_dtype(torch::ScalarType dtype) {
     }
 }
 
-Embedded WanModelImpl::embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
+torch::Tensor WanModelImpl::pad_context(const torch::Tensor& context) const {
+    auto ctx = torch::zeros({config_.text_len, config_.text_dim}, context.options().dtype(torch::kFloat32));  // [text_len, text_dim]
+    ctx.narrow(0, 0, context.size(0)).copy_(context);
+    return ctx;
+}
+
+Embedded WanModelImpl::embed_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts) {
     const auto& c  = config_;
     const auto  pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2];
-    const auto  C = latent.size(0), F = latent.size(1) / pt, H = latent.size(2) / ph, W = latent.size(3) / pw;
+    const auto  B = latents.size(0), C = latents.size(1);
+    const auto  F = latents.size(2) / pt, H = latents.size(3) / ph, W = latents.size(4) / pw;
     const auto  dev = device();
 
-    auto w  = patch_embedding->weight;                                             // [dim, C, pt, ph, pw]
-    auto xs = latent.to(dev).narrow(1, 0, F * pt).narrow(2, 0, H * ph).narrow(3, 0, W * pw);  // [C, F pt, H ph, W pw]
-    auto patches = xs.reshape({C, F, pt, H, ph, W, pw})
-                       .permute({1, 3, 5, 0, 2, 4, 6})
-                       .reshape({1, F * H * W, C * pt * ph * pw});                  // [1, L, C pt ph pw]
-    auto x = torch::linear(patches.to(w.scalar_type()), w.reshape({c.dim, -1}), patch_embedding->bias);  // [1, L, dim]
+    auto w  = patch_embedding->weight;                                                   // [dim, C, pt, ph, pw]
+    auto xs = latents.to(dev).narrow(2, 0, F * pt).narrow(3, 0, H * ph).narrow(4, 0, W * pw);  // [B, C, F pt, H ph, W pw]
+    auto patches = xs.reshape({B, C, F, pt, H, ph, W, pw})
+                       .permute({0, 2, 4, 6, 1, 3, 5, 7})
+                       .reshape({B, F * H * W, C * pt * ph * pw});                        // [B, L, C pt ph pw]
+    auto x = torch::linear(patches.to(w.scalar_type()), w.reshape({c.dim, -1}), patch_embedding->bias);  // [B, L, dim]
 
     DiTCond cond;
-    cond.grid   = {F, H, W};
-    cond.rope   = rope_for_grid(c.head_dim(), cond.grid, dev);
-    auto sin    = sinusoidal_embedding(c.freq_dim, t, dev);                        // [1, freq_dim] f32
-    cond.e      = time_embedding->forward(sin);                                    // [1, dim] f32
-    cond.e0     = time_projection->forward(cond.e).view({1, 6, c.dim});           // [1, 6, dim] f32
-    auto ctx    = torch::zeros({1, c.text_len, c.text_dim}, torch::TensorOptions().device(dev));  // [1, text_len, text_dim]
-    ctx.select(0, 0).narrow(0, 0, context.size(0)).copy_(context);
+    cond.grid    = {F, H, W};
+    cond.rope    = rope_for_grid(c.head_dim(), cond.grid, dev);
+    auto sin     = sinusoidal_embedding(c.freq_dim, t.to(dev));                          // [B, freq_dim] f32
+    cond.e       = time_embedding->forward(sin);                                         // [B, dim] f32
+    cond.e0      = time_projection->forward(cond.e).view({B, 6, c.dim});                // [B, 6, dim] f32
     auto* t0     = text_embedding[0]->as<torch::nn::Linear>();
     auto* t2     = text_embedding[2]->as<torch::nn::Linear>();
-    auto  th     = gelu_tanh(torch::linear(ctx.to(t0->weight.scalar_type()), t0->weight, t0->bias));  // [1, text_len, dim]
-    cond.context = torch::linear(th, t2->weight, t2->bias);                        // [1, text_len, dim]
+    auto  th     = gelu_tanh(torch::linear(contexts.to(dev, t0->weight.scalar_type()), t0->weight, t0->bias));  // [B, text_len, dim]
+    cond.context = torch::linear(th, t2->weight, t2->bias);                             // [B, text_len, dim]
     return {x, cond};
+}
+
+Embedded WanModelImpl::embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
+    return embed_batch(latent.unsqueeze(0), torch::full({1}, t, torch::kInt64), pad_context(context.to(device())).unsqueeze(0));
 }
 
 torch::Tensor WanModelImpl::block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe) {
@@ -219,13 +238,24 @@ torch::Tensor WanModelImpl::modulated_input(int64_t i, const torch::Tensor& x, c
 
 torch::Tensor WanModelImpl::head_tokens(const torch::Tensor& x, const DiTCond& c) { return head->forward(x, c.e); }
 
-torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const {
+torch::Tensor WanModelImpl::unpatchify_batch(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const {
     const auto& c = config_;
     const auto  pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2], C = c.out_dim;
-    const auto  F = grid[0], H = grid[1], W = grid[2];
-    return tokens.reshape({F, H, W, pt, ph, pw, C})
-        .permute({6, 0, 3, 1, 4, 2, 5})
-        .reshape({C, F * pt, H * ph, W * pw});  // [C_out, F, H, W]
+    const auto  B = tokens.size(0), F = grid[0], H = grid[1], W = grid[2];
+    return tokens.reshape({B, F, H, W, pt, ph, pw, C})
+        .permute({0, 7, 1, 4, 2, 5, 3, 6})
+        .reshape({B, C, F * pt, H * ph, W * pw});  // [B, C_out, F, H, W]
+}
+
+torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const {
+    return unpatchify_batch(tokens, grid).squeeze(0);  // [C_out, F, H, W]
+}
+
+torch::Tensor WanModelImpl::forward_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts) {
+    auto em = embed_batch(latents, t, contexts);
+    auto x  = em.x;                                                   // [B, L, dim]
+    for (int64_t i = 0; i < num_blocks(); ++i) x = block(i, x, em.cond);
+    return unpatchify_batch(head_tokens(x, em.cond), em.cond.grid);   // [B, C_out, F, H, W]
 }
 
 torch::Tensor WanModelImpl::forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {

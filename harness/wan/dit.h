@@ -109,11 +109,16 @@ class WanModelImpl : public torch::nn::Module {
     // latent [C, F, H, W] (unbatched, as the reference's list entries), t an integer timestep,
     // context [Lc, text_dim] with Lc <= text_len (zero-padded to text_len here).
     Embedded      embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);
+    // Batched: latents [B, C, F, H, W], t int64 [B], contexts [B, text_len, text_dim] (already padded).
+    Embedded      embed_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts);
+    torch::Tensor pad_context(const torch::Tensor& context) const;  // [Lc, text_dim] -> [text_len, text_dim], zeros after Lc
     torch::Tensor block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);
     torch::Tensor modulated_input(int64_t i, const torch::Tensor& x, const DiTCond& c);  // block i's normed, modulated input
     torch::Tensor head_tokens(const torch::Tensor& x, const DiTCond& c);                // -> [B, L, prod(patch)*out_dim]
     torch::Tensor unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [C_out, F, H, W]
+    torch::Tensor unpatchify_batch(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [B, C_out, F, H, W]
     torch::Tensor forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);      // all stages
+    torch::Tensor forward_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts);  // -> [B, C_out, F, H, W]
 
     // Matmul layers (patch, text MLP, attention projections, FFN) to `dtype`; norms, modulation, the
     // time embedding and the head stay f32, as the reference's bf16 autocast run does.
@@ -139,5 +144,6 @@ TORCH_MODULE(WanModel);
 
 // Sinusoidal timestep embedding: float64 [cos(t w_i) | sin(t w_i)], w_i = 10000^(-i/half), cast to f32.
 torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Device& device);  // -> [1, freq_dim]
+torch::Tensor sinusoidal_embedding(int64_t freq_dim, const torch::Tensor& t);                   // t [B] -> [B, freq_dim]
 
 }  // namespace profdit::wan

@@ -6,14 +6,14 @@
 
 #include <yaml-cpp/yaml.h>
 
-namespace profdit::policies {
+namespace profdit::io {
 
-// A policy's options (a YAML map), read key by key with validation. Every error is an InputError that
-// names the source, the policy, the option, the value and what is accepted; finish() rejects keys
-// that were never read.
+// A YAML map of options (a policy's, a training config's section), read key by key with validation.
+// Every error is an InputError naming the source (file:line), the section, the option, the value and
+// what is accepted; finish() rejects keys that were never read.
 class Options {
   public:
-    Options(const YAML::Node& map, std::string policy, std::string source);
+    Options(const YAML::Node& map, std::string section, std::string source);
 
     bool        has(const std::string& key) const;
     int         get_int(const std::string& key, int def, int min, int max);
@@ -26,14 +26,14 @@ class Options {
     void                finish();
     [[noreturn]] void   fail(const std::string& key, const std::string& what) const;
 
-    const std::string& policy() const { return policy_; }
+    const std::string& section() const { return section_; }
     const std::string& source() const { return source_; }
 
   private:
     YAML::Node            map_;
-    std::string           policy_, source_;
+    std::string           section_, source_;
     std::set<std::string> read_;
     std::string           where(const std::string& key) const;
 };
 
-}  // namespace profdit::policies
+}  // namespace profdit::io

@@ -1,11 +1,11 @@
-#include "policies/options.h"
+#include "io/yaml_options.h"
 
 #include <cmath>
 #include <sstream>
 
 #include "common/error.h"
 
-namespace profdit::policies {
+namespace profdit::io {
 
 namespace {
 
@@ -25,17 +25,17 @@ std::string join(const std::vector<T>& v) {
 
 }  // namespace
 
-Options::Options(const YAML::Node& map, std::string policy, std::string source)
-    : map_(map), policy_(std::move(policy)), source_(std::move(source)) {
+Options::Options(const YAML::Node& map, std::string section, std::string source)
+    : map_(map), section_(std::move(section)), source_(std::move(source)) {
     if (map_ && !map_.IsNull() && !map_.IsMap())
-        input_error(source_ + ": policy " + policy_ + ": options must be a map, got " + scalar_text(map_));
+        input_error(source_ + ": " + section_ + ": options must be a map, got " + scalar_text(map_));
 }
 
 std::string Options::where(const std::string& key) const {
     std::string loc = source_;
     if (map_ && map_.IsMap() && map_[key] && map_[key].Mark().line >= 0)
         loc += ":" + std::to_string(map_[key].Mark().line + 1);
-    return loc + ": policy " + policy_ + ": option '" + key + "'";
+    return loc + ": " + section_ + ": option '" + key + "'";
 }
 
 void Options::fail(const std::string& key, const std::string& what) const { input_error(where(key) + " " + what); }
@@ -136,8 +136,8 @@ void Options::finish() {
         if (key == "name") continue;
         if (!read_.count(key))
             input_error(source_ + (it->first.Mark().line >= 0 ? ":" + std::to_string(it->first.Mark().line + 1) : "") +
-                        ": policy " + policy_ + ": unknown option '" + key + "' (accepted: " + join(accepted) + ")");
+                        ": " + section_ + ": unknown option '" + key + "' (accepted: " + join(accepted) + ")");
     }
 }
 
-}  // namespace profdit::policies
+}  // namespace profdit::io

@@ -1,0 +1,86 @@
+#include "train/train_config.h"
+
+#include <filesystem>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/error.h"
+#include "io/yaml_options.h"
+
+namespace profdit::train {
+
+TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
+    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open training config");
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
+    }
+    TrainConfig c;
+    io::Options top(root, "train config", path);
+    c.name = top.get_string("name", c.name);
+    c.out  = top.get_string("output", c.out);
+
+    io::Options w(top.get_node("world"), "world", path);
+    c.world.frames     = w.get_int("frames", c.world.frames, 1, 256);
+    c.world.height     = w.get_int("height", c.world.height, 8, 1024);
+    c.world.width      = w.get_int("width", c.world.width, 8, 1024);
+    c.world.sprite_min = w.get_int("sprite_min", c.world.sprite_min, 2, 512);
+    c.world.sprite_max = w.get_int("sprite_max", c.world.sprite_max, c.world.sprite_min, 512);
+    c.world.speed      = w.get_int("speed", c.world.speed, 0, 64);
+    c.world.sprites    = w.get_int("sprites", c.world.sprites, 1, 4);
+    w.finish();
+
+    io::Options m(top.get_node("model"), "model", path);
+    c.dit.model_type = "t2v";
+    c.dit.in_dim = c.dit.out_dim = 3;
+    c.dit.dim        = m.get_int("dim", 128, 8, 8192);
+    c.dit.num_heads  = m.get_int("num_heads", 4, 1, 256);
+    c.dit.num_layers = m.get_int("num_layers", 6, 1, 128);
+    c.dit.ffn_dim    = m.get_int("ffn_dim", 4 * int(c.dit.dim), 8, 65536);
+    c.dit.freq_dim   = m.get_int("freq_dim", 64, 2, 4096);
+    c.dit.text_dim   = m.get_int("text_dim", 64, 8, 8192);
+    c.dit.text_len   = m.get_int("text_len", 16, 2, 512);
+    auto p = m.get_int_list("patch_size", 1, 64);
+    if (p.empty()) p = {1, 4, 4};
+    if (p.size() != 3) m.fail("patch_size", "must list 3 integers (t, h, w)");
+    c.dit.patch_size = {p[0], p[1], p[2]};
+    c.text_layers    = m.get_int("text_layers", int(c.text_layers), 0, 32);
+    c.text_heads     = m.get_int("text_heads", int(c.text_heads), 1, 64);
+    if (c.dit.text_dim % c.text_heads) m.fail("text_heads", "must divide text_dim (" + std::to_string(c.dit.text_dim) + ")");
+    m.finish();
+    c.dit.validate(path + ": model");
+
+    io::Options t(top.get_node("train"), "train", path);
+    c.steps            = t.get_int("steps", c.steps, 1, 100000000);
+    c.batch            = t.get_int("batch", c.batch, 1, 4096);
+    c.warmup           = t.get_int("warmup", c.warmup, 0, 100000000);
+    c.lr               = t.get_double("lr", c.lr, 1e-8, 1.0);
+    c.weight_decay     = t.get_double("weight_decay", c.weight_decay, 0.0, 1.0);
+    c.grad_clip        = t.get_double("grad_clip", c.grad_clip, 0.0, 1e6);
+    c.ema              = t.get_double("ema", c.ema, 0.0, 0.999999);
+    c.caption_dropout  = t.get_double("caption_dropout", c.caption_dropout, 0.0, 1.0);
+    c.logit_mean       = t.get_double("logit_mean", c.logit_mean, -10.0, 10.0);
+    c.logit_std        = t.get_double("logit_std", c.logit_std, 0.01, 10.0);
+    c.shift            = t.get_double("shift", c.shift, 0.01, 100.0);
+    c.seed             = uint64_t(t.get_int("seed", 0, 0, 1 << 30));
+    c.log_every        = t.get_int("log_every", c.log_every, 1, 1000000);
+    c.checkpoint_every = t.get_int("checkpoint_every", c.checkpoint_every, 1, 100000000);
+    c.threads          = t.get_int("threads", c.threads, 0, 256);
+    t.finish();
+    top.finish();
+    return c;
+}
+
+nlohmann::json TrainConfig::to_json() const {
+    return {{"name", name},
+            {"world", {{"frames", world.frames}, {"height", world.height}, {"width", world.width}, {"sprite_min", world.sprite_min},
+                       {"sprite_max", world.sprite_max}, {"speed", world.speed}, {"sprites", world.sprites}}},
+            {"text_encoder", {{"layers", text_layers}, {"heads", text_heads}}},
+            {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
+                       {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},
+                       {"logit_std", logit_std}, {"shift", shift}, {"seed", seed}}}};
+}
+
+}  // namespace profdit::train

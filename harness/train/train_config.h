@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "wan/config.h"
+#include "world/world.h"
+
+namespace profdit::train {
+
+// `profdit train CONFIG.yaml`: the world, the DiT and caption-encoder shapes, and the recipe
+// (rectified flow in Wan's parameterisation, AdamW with warm-up, clipping, EMA with a ramp).
+struct TrainConfig {
+    std::string        name = "sprites-tiny";
+    world::WorldConfig world;
+    wan::WanConfig     dit;
+    int64_t            text_layers = 2, text_heads = 4;
+    int                steps = 2000, batch = 16, warmup = 100, log_every = 10, checkpoint_every = 200, threads = 0;
+    double             lr = 5e-4, weight_decay = 0.01, grad_clip = 1.0, ema = 0.999, caption_dropout = 0.1;
+    double             logit_mean = 0.0, logit_std = 1.0, shift = 1.0;  // s = shift(sigmoid(N(mean, std)))
+    uint64_t           seed = 0;
+    std::string        out = "data/models/sprites-tiny";
+    std::string        command;  // the command line that ran it, recorded in the checkpoint's config.json
+
+    static TrainConfig from_yaml_file(const std::string& path);  // InputError naming file:line, key and value
+    nlohmann::json     to_json() const;
+};
+
+}  // namespace profdit::train
