@@ -1,11 +1,16 @@
 // Training of the embedded world model: the caption encoder treats padding exactly, a short run lowers
 // the loss and is bit-identical twice from the same seed, and resume continues where it stopped.
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "common/error.h"
 #include "train/trainer.h"
+#include "world/embedded_model.h"
+#ifdef PROFDIT_HAVE_OPENCV
+#include "world/frame_strip.h"
+#endif
 #include "test_util.h"
 
 using namespace profdit;
@@ -82,4 +87,29 @@ TEST(Train, BadConfigNamesKey) {
     } catch (const InputError& e) {
         EXPECT_NE(std::string(e.what()).find("bad.yaml:1: model: unknown option 'heads'"), std::string::npos) << e.what();
     }
+}
+
+TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
+    const auto dir = test::temp_dir();
+    auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 3));
+    train::Trainer t(cfg);
+    t.run(false);
+    auto m = world::EmbeddedModel::load(dir + "/out");
+    sampling::SampleOptions opt;
+    opt.steps = 4;
+    auto a = world::generate_video(m, "a red circle moving left over blue stripes", 7, opt);
+    auto b = world::generate_video(m, "a red circle moving left over blue stripes", 7, opt);
+    EXPECT_EQ(a.sizes(), (torch::IntArrayRef{8, 3, 32, 32}));
+    EXPECT_TRUE(torch::equal(a, b));
+    EXPECT_FALSE(torch::equal(a, world::generate_video(m, "a red circle moving left over blue stripes", 8, opt)));
+    const auto r = world::evaluate_gates(m, 2, opt);
+    EXPECT_EQ(r.videos, 2);
+    EXPECT_GE(r.all, 0.0);
+    EXPECT_LE(r.sprite, 1.0);
+#ifdef PROFDIT_HAVE_OPENCV
+    world::write_frame_strip(dir + "/strip.png", {a, b});
+    EXPECT_TRUE(std::filesystem::file_size(dir + "/strip.png") > 100);
+#endif
+    std::ofstream(dir + "/out/config.json") << "{\"dit\": {}}";
+    EXPECT_THROW(world::EmbeddedModel::load(dir + "/out"), InputError);
 }

@@ -22,6 +22,7 @@ Command add_sample(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_train(CLI::App& app);
+Command add_world_eval(CLI::App& app);
 
 // --device, --dtype, --threads, shared by the commands that run the model.
 struct RuntimeOptions {

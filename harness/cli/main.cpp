@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
     using namespace profdit;
     CLI::App app{"profdit: feature-cache policies for Wan2.1 video diffusion, measured"};
     app.require_subcommand(1);
-    const std::vector<cli::Command> commands = {cli::add_dit_forward(app), cli::add_sample(app), cli::add_info(app), cli::add_synth(app), cli::add_train(app)};
+    const std::vector<cli::Command> commands = {cli::add_dit_forward(app), cli::add_sample(app), cli::add_info(app), cli::add_synth(app), cli::add_train(app),
+                                               cli::add_world_eval(app)};
     if (argc > 1 && argv[1][0] != '-') {
         std::string known;
         bool        found = false;

@@ -1,0 +1,80 @@
+#include "world/embedded_model.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "common/error.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "wan/checkpoint.h"
+
+namespace profdit::world {
+
+EmbeddedModel EmbeddedModel::load(const std::string& dir) {
+    const std::string cfg_path = dir + "/config.json";
+    const auto        j        = io::read_json_file(cfg_path);
+    for (const char* k : {"dit", "world", "text_encoder", "vocabulary"})
+        if (!j.contains(k)) input_error(cfg_path + ": missing key '" + std::string(k) + "'");
+    EmbeddedModel m;
+    const auto&   w = j["world"];
+    try {
+        m.world.frames     = w.at("frames");
+        m.world.height     = w.at("height");
+        m.world.width      = w.at("width");
+        m.world.sprite_min = w.at("sprite_min");
+        m.world.sprite_max = w.at("sprite_max");
+        m.world.speed      = w.at("speed");
+        m.world.sprites    = w.at("sprites");
+    } catch (const nlohmann::json::exception& e) {
+        input_error(cfg_path + ": key 'world' is incomplete (" + e.what() + ")");
+    }
+    const auto dit_cfg = wan::WanConfig::from_json(j, cfg_path);
+    m.dit              = wan::load_dit(dir + "/dit.safetensors", dit_cfg, torch::kCPU);
+    m.dit->eval();
+    CaptionTokenizer tok(m.world);
+    if (j["vocabulary"] != nlohmann::json(tok.words()))
+        input_error(cfg_path + ": key 'vocabulary' does not match the world's caption grammar");
+    CaptionEncoder enc(tok.vocab_size(), dit_cfg.text_dim, dit_cfg.text_len, j["text_encoder"].value("layers", 2),
+                       j["text_encoder"].value("heads", 4));
+    io::SafetensorsReader r(dir + "/text_encoder.safetensors");
+    torch::NoGradGuard    ng;
+    for (auto& p : enc->named_parameters()) {
+        auto t = r.load(p.key());
+        if (t.sizes() != p.value().sizes()) input_error(r.path() + ": tensor '" + p.key() + "' has the wrong shape");
+        p.value().copy_(t);
+    }
+    enc->eval();
+    m.text = std::make_shared<WorldTextEncoder>(tok, enc);
+    return m;
+}
+
+torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint64_t seed, const sampling::SampleOptions& opt) {
+    torch::NoGradGuard ng;
+    auto gen   = at::detail::createCPUGenerator(seed);
+    auto noise = at::normal(0.0, 1.0, {3, m.world.frames, m.world.height, m.world.width}, gen);  // [3, F, H, W]
+    auto cond = m.text->encode(caption), uncond = m.text->encode("");
+    sampling::PlainDenoiser d(m.dit);
+    auto o      = opt;
+    o.keep_steps = false;
+    auto res = sampling::sample_cfg(d, noise, cond, uncond, o);
+    return m.decoder.decode(res.final_latent);  // [F, 3, H, W]
+}
+
+std::string held_out_caption(const WorldConfig& cfg, int i) { return caption(sample_scene(cfg, 4000000000ull + uint64_t(i))); }
+
+GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos,
+                         std::vector<std::string>* captions) {
+    GateRates r;
+    for (int i = 0; i < pairs; ++i) {
+        const auto c = held_out_caption(m.world, i);
+        auto       v = generate_video(m, c, uint64_t(i), opt);
+        const auto d = detect(v, c, m.world);
+        r.sprite += d.sprite_present, r.background += d.background_ok, r.direction += d.direction_ok, r.all += d.all();
+        if (videos) videos->push_back(v);
+        if (captions) captions->push_back(c);
+    }
+    r.videos = pairs;
+    if (pairs) r.sprite /= pairs, r.background /= pairs, r.direction /= pairs, r.all /= pairs;
+    return r;
+}
+
+}  // namespace profdit::world

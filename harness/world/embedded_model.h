@@ -1,0 +1,39 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sampling/cfg_loop.h"
+#include "sampling/decoder.h"
+#include "wan/dit.h"
+#include "world/caption_encoder.h"
+#include "world/detector.h"
+
+namespace profdit::world {
+
+// A trained world model folder (data/models/sprites-tiny): config.json (dit, world, text_encoder,
+// vocabulary), dit.safetensors, text_encoder.safetensors. Pixel space: identity decoder.
+struct EmbeddedModel {
+    WorldConfig                       world;
+    wan::WanModel                     dit{nullptr};
+    std::shared_ptr<WorldTextEncoder> text;
+    sampling::IdentityDecoder         decoder;
+
+    static EmbeddedModel load(const std::string& dir);  // InputError naming the file and key
+};
+
+// One captioned video: noise from `seed` [3, F, H, W], the CFG loop with the caption and the empty
+// caption as the negative prompt, identity decode -> frames [F, 3, H, W] in [-1, 1].
+torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint64_t seed, const sampling::SampleOptions& opt);
+
+// The quality gates on `pairs` held-out (caption, seed) pairs: rates of sprite present, background
+// right, direction right and all three.
+struct GateRates {
+    int    videos = 0;
+    double sprite = 0, background = 0, direction = 0, all = 0;
+};
+GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos = nullptr,
+                         std::vector<std::string>* captions = nullptr);
+std::string held_out_caption(const WorldConfig& cfg, int i);  // the i-th held-out pair's caption (its seed is i)
+
+}  // namespace profdit::world
