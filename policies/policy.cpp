@@ -1,5 +1,7 @@
 #include "policies/policy.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "common/format.h"
 #include "policies/none.h"
@@ -14,9 +16,17 @@ namespace {
 
 using Factory = std::unique_ptr<CachePolicy> (*)(io::Options&, const ModelFacts&);
 
-const std::vector<std::pair<std::string, Factory>>& registry() {
-    static const std::vector<std::pair<std::string, Factory>> r = {
-        {"none", make_none}, {"step_skip", make_step_skip}, {"teacache", make_teacache}, {"profiling_dit", make_profiling_dit}};
+struct Entry {
+    Factory                  make;
+    std::vector<std::string> list_options;  // options whose value is itself a list
+};
+
+const std::vector<std::pair<std::string, Entry>>& registry() {
+    static const std::vector<std::pair<std::string, Entry>> r = {
+        {"none", {make_none, {}}},
+        {"step_skip", {make_step_skip, {}}},
+        {"teacache", {make_teacache, {"coefficients"}}},
+        {"profiling_dit", {make_profiling_dit, {"background_blocks"}}}};
     return r;
 }
 
@@ -43,14 +53,20 @@ std::unique_ptr<CachePolicy> make_policy(const YAML::Node& node, const ModelFact
         input_error(source + ": a policy must be a name or a map with 'name'");
     }
     std::string accepted;
-    for (const auto& [n, factory] : registry()) {
+    for (const auto& [n, entry] : registry()) {
         accepted += (accepted.empty() ? "" : ", ") + n;
         if (n == name) {
             io::Options o(opts, "policy " + name, source);
-            return factory(o, facts);
+            return entry.make(o, facts);
         }
     }
     input_error(source + ": unknown policy '" + name + "' (accepted: " + accepted + ")");
+}
+
+bool option_is_list(const std::string& policy, const std::string& option) {
+    for (const auto& [n, entry] : registry())
+        if (n == policy) return std::find(entry.list_options.begin(), entry.list_options.end(), option) != entry.list_options.end();
+    return false;
 }
 
 YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv) {

@@ -69,6 +69,10 @@ class CachePolicy {
 std::unique_ptr<CachePolicy>    make_policy(const YAML::Node& node, const ModelFacts& facts, const std::string& source);
 const std::vector<std::string>& policy_names();
 
+// Whether a policy's option takes a list as its value (teacache coefficients, profiling_dit
+// background_blocks). Grid expansion expands a list of such lists, and any other list.
+bool option_is_list(const std::string& policy, const std::string& option);
+
 // A policy name (or a YAML map "{name: ..., ...}") plus "k=v" pairs (values parsed as YAML: numbers,
 // lists like [0,2,3], maps like {type: fixed}) into a policy node {name: NAME, k: v, ...}.
 YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv);

@@ -23,6 +23,10 @@ Command add_info(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_world_eval(CLI::App& app);
+#ifdef PROFDIT_HAVE_HDF5
+Command add_run(CLI::App& app);
+Command add_merge(CLI::App& app);
+#endif
 
 // --device, --dtype, --threads, shared by the commands that run the model.
 struct RuntimeOptions {

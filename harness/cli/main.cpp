@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -7,10 +9,18 @@
 
 int main(int argc, char** argv) {
     using namespace profdit;
+    // Tensor buffers of a few MB are freed and reallocated every model call: keep them in the heap rather
+    // than mmap/munmap them each time (the page faults cost more than the small models' arithmetic).
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     CLI::App app{"profdit: feature-cache policies for Wan2.1 video diffusion, measured"};
     app.require_subcommand(1);
-    const std::vector<cli::Command> commands = {cli::add_dit_forward(app), cli::add_sample(app), cli::add_info(app), cli::add_synth(app), cli::add_train(app),
-                                               cli::add_world_eval(app)};
+    const std::vector<cli::Command> commands = {cli::add_dit_forward(app), cli::add_sample(app), cli::add_info(app), cli::add_synth(app),
+                                               cli::add_train(app),       cli::add_world_eval(app),
+#ifdef PROFDIT_HAVE_HDF5
+                                               cli::add_run(app),         cli::add_merge(app)
+#endif
+    };
     if (argc > 1 && argv[1][0] != '-') {
         std::string known;
         bool        found = false;

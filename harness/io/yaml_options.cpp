@@ -85,6 +85,17 @@ std::string Options::get_string(const std::string& key, const std::string& def) 
     return n.Scalar();
 }
 
+bool Options::get_bool(const std::string& key, bool def) {
+    read_.insert(key);
+    if (!has(key)) return def;
+    const auto n = map_[key];
+    try {
+        return n.as<bool>();
+    } catch (const YAML::Exception&) {
+        fail(key, "must be true or false, got " + scalar_text(n));
+    }
+}
+
 std::string Options::get_choice(const std::string& key, const std::string& def, const std::vector<std::string>& choices) {
     const std::string v = get_string(key, def);
     for (const auto& c : choices)

@@ -20,6 +20,7 @@ class Options {
     double      get_double(const std::string& key, double def, double min, double max);
     std::string get_choice(const std::string& key, const std::string& def, const std::vector<std::string>& choices);
     std::string get_string(const std::string& key, const std::string& def);
+    bool        get_bool(const std::string& key, bool def);
     std::vector<int>    get_int_list(const std::string& key, int min, int max);
     std::vector<double> get_double_list(const std::string& key);
     YAML::Node          get_node(const std::string& key);  // marks it read; undefined node when absent

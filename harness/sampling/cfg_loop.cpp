@@ -2,10 +2,19 @@
 
 #include <chrono>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "common/device.h"
+
 namespace profdit::sampling {
 
 torch::Tensor PlainDenoiser::predict(int, Branch, const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
     return model_->forward(latent, t, context);
+}
+
+torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    return at::normal(0.0, 1.0, shape, gen);
 }
 
 SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const torch::Tensor& context_cond,
@@ -24,6 +33,7 @@ SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const to
         auto          guided = uncond + opt.guide * (cond - uncond);                                        // [C, F, H, W]
         latent               = scheduler->step(guided, latent);
         if (opt.keep_steps) steps.push_back(latent.to(torch::kCPU));
+        synchronize(latent.device());
         res.step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         if (on_step) on_step(i + 1, scheduler->steps());
     }

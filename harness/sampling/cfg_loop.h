@@ -48,6 +48,9 @@ struct SampleResult {
 
 using StepCallback = std::function<void(int step, int steps)>;
 
+// The initial latent noise of `seed` [C, F, H, W] from a CPU generator, so every device starts alike.
+torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed);
+
 // WanT2V.generate's loop: per step cond and uncond calls, guided = uncond + g (cond - uncond), solver step.
 SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const torch::Tensor& context_cond,
                         const torch::Tensor& context_uncond, const SampleOptions& opt,

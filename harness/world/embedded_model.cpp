@@ -1,7 +1,5 @@
 #include "world/embedded_model.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include "common/error.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
@@ -9,7 +7,7 @@
 
 namespace profdit::world {
 
-EmbeddedModel EmbeddedModel::load(const std::string& dir) {
+EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& device, torch::ScalarType dtype) {
     const std::string cfg_path = dir + "/config.json";
     const auto        j        = io::read_json_file(cfg_path);
     for (const char* k : {"dit", "world", "text_encoder", "vocabulary"})
@@ -28,7 +26,7 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir) {
         input_error(cfg_path + ": key 'world' is incomplete (" + e.what() + ")");
     }
     const auto dit_cfg = wan::WanConfig::from_json(j, cfg_path);
-    m.dit              = wan::load_dit(dir + "/dit.safetensors", dit_cfg, torch::kCPU);
+    m.dit              = wan::load_dit(dir + "/dit.safetensors", dit_cfg, device, dtype);
     m.dit->eval();
     CaptionTokenizer tok(m.world);
     if (j["vocabulary"] != nlohmann::json(tok.words()))
@@ -49,9 +47,9 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir) {
 
 torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint64_t seed, const sampling::SampleOptions& opt) {
     torch::NoGradGuard ng;
-    auto gen   = at::detail::createCPUGenerator(seed);
-    auto noise = at::normal(0.0, 1.0, {3, m.world.frames, m.world.height, m.world.width}, gen);  // [3, F, H, W]
-    auto cond = m.text->encode(caption), uncond = m.text->encode("");
+    const auto dev   = m.dit->device();
+    auto       noise = sampling::seeded_noise({3, m.world.frames, m.world.height, m.world.width}, seed).to(dev);  // [3, F, H, W]
+    auto       cond = m.text->encode(caption).to(dev), uncond = m.text->encode("").to(dev);
     sampling::PlainDenoiser d(m.dit);
     auto o      = opt;
     o.keep_steps = false;

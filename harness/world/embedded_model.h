@@ -19,7 +19,9 @@ struct EmbeddedModel {
     std::shared_ptr<WorldTextEncoder> text;
     sampling::IdentityDecoder         decoder;
 
-    static EmbeddedModel load(const std::string& dir);  // InputError naming the file and key
+    // InputError naming the file and key. The DiT runs on `device` in `dtype`; the caption encoder on the CPU.
+    static EmbeddedModel load(const std::string& dir, const torch::Device& device = torch::kCPU,
+                              torch::ScalarType dtype = torch::kFloat32);
 };
 
 // One captioned video: noise from `seed` [3, F, H, W], the CFG loop with the caption and the empty

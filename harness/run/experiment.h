@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "sampling/cfg_loop.h"
+
+namespace profdit::run {
+
+// `model:` — a shipped preset (data/models/<preset>), a world-model folder, or (with the full Wan
+// pipeline) a checkpoint; where it runs and in which dtype.
+struct ModelSpec {
+    std::string preset, dir, checkpoint;
+    std::string device = "cpu", dtype = "fp32";
+    int         threads = 0;
+};
+
+// One entry of `metrics:`; lpips carries the user's weight file.
+struct MetricSpec {
+    std::string name;
+    std::string weights;
+};
+
+// One point of the policy grid: a policy node with scalar options, and where it came from.
+struct PolicySetting {
+    YAML::Node  node;
+    std::string source;  // file:line
+};
+
+struct Experiment {
+    std::string                path;
+    std::string                name;
+    std::string                yaml;  // the effective experiment (after --set), as stored in the HDF5 file
+    ModelSpec                  model;
+    sampling::SampleOptions    sampling;
+    std::vector<std::string>   prompts;
+    std::vector<uint64_t>      seeds;
+    std::vector<PolicySetting> policies;  // expanded grid, `none` first when listed
+    std::vector<MetricSpec>    metrics;
+    int                        warmup_runs = 1, repeats = 1;
+    bool                       similarity = true;  // noise_pred_rel_l1 per step
+    bool                       video      = false; // store uint8 frames of every run
+    std::string                output;
+};
+
+// Parses and validates EXPERIMENT.yaml with `--set a.b=v` overrides applied first (a.b names nested
+// keys, list entries by index: policies.1.threshold=0.1). Every problem is an InputError naming the
+// file, line, key, value and what is accepted.
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides);
+
+// The expansion of one policy node: every list-valued option (except options that take a list, which
+// expand over a list of lists) multiplies the grid, keys in the order written.
+std::vector<YAML::Node> expand_policy(const YAML::Node& node, const std::string& source);
+
+const std::vector<std::string>& metric_names();  // psnr, ssim, ms_ssim, lpips_proxy, lpips, region, flicker
+
+}  // namespace profdit::run

@@ -1,0 +1,28 @@
+#include "run/recorder.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "common/device.h"
+
+namespace profdit::run {
+
+RecordingDenoiser::RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity)
+    : inner_(inner), similarity_(similarity), call_ms_(size_t(steps) * 2, 0.0), rel_l1_(size_t(steps) * 2, std::nan("")) {}
+
+torch::Tensor RecordingDenoiser::predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
+                                         const torch::Tensor& context) {
+    const auto t0  = std::chrono::steady_clock::now();
+    auto       out = inner_.predict(step, branch, latent, t, context);  // [C, F, H, W]
+    synchronize(out.device());
+    const size_t at = size_t(step) * 2 + size_t(branch);
+    call_ms_.at(at) = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (similarity_) {
+        if (last_[branch].defined())
+            rel_l1_[at] = ((out - last_[branch]).abs().sum() / last_[branch].abs().sum().clamp_min(1e-12)).item<double>();
+        last_[branch] = out;
+    }
+    return out;
+}
+
+}  // namespace profdit::run

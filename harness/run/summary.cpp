@@ -1,0 +1,41 @@
+#include "run/summary.h"
+
+#include <cmath>
+
+#include "store/store.h"
+
+namespace profdit::run {
+
+std::vector<SummaryRow> summarize(const std::string& file, const std::vector<std::string>& policy_tags, const std::vector<Pair>& pairs) {
+    const auto st = store::Store::open_existing(file);
+    std::vector<SummaryRow> rows;
+    for (const auto& tag : policy_tags) {
+        SummaryRow                    row;
+        std::map<std::string, int>    counts;
+        row.policy_tag = tag;
+        for (const auto& p : pairs) {
+            const auto g = run_group(tag, p);
+            if (st.status(g) != "done") continue;
+            ++row.runs;
+            auto num = [&](const std::string& d) { return st.read_dataset(g + "/" + d).to(torch::kFloat64).item<double>(); };
+            row.computed += num("cache/computed_fraction");
+            row.ideal_speedup += num("cache/flops_full") / num("cache/flops_computed");
+            row.speedup += st.read_num_attr(g, "speedup");
+            row.dit_ms += num("latency/dit_ms");
+            row.e2e_ms += num("latency/e2e_ms");
+            for (const auto& m : st.datasets(g + "/metrics")) {
+                const double v = st.read_num_attr(g + "/metrics/" + m, "mean");
+                if (std::isnan(v)) continue;
+                row.metrics[m] += v;
+                ++counts[m];
+            }
+        }
+        if (!row.runs) continue;
+        for (double* v : {&row.computed, &row.ideal_speedup, &row.speedup, &row.dit_ms, &row.e2e_ms}) *v /= row.runs;
+        for (auto& [m, v] : row.metrics) v /= counts[m];
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+}  // namespace profdit::run

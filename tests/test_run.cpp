@@ -1,0 +1,257 @@
+// The experiment runner: YAML validation and grid expansion, overrides, one shared reference per
+// (prompt, seed), resume after SIGKILL, shards + merge equal to the unsharded run. Runs use the
+// shipped sprites-tiny model with few steps.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "run/experiment.h"
+#include "run/plan.h"
+#include "run/runner.h"
+#include "store/store.h"
+#include "test_util.h"
+
+using namespace profdit;
+
+namespace {
+
+std::string write(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+}
+
+// 2 prompts x 2 seeds, `steps` UniPC steps, none + step_skip + teacache.
+std::string small_experiment(const std::string& dir, int steps, const std::string& extra = "") {
+    return write(dir + "/x.yaml",
+                 "name: small\n"
+                 "model: {preset: sprites-tiny, threads: 1}\n"
+                 "sampling: {solver: unipc, steps: " + std::to_string(steps) + ", shift: 3.0, guide: 4.0}\n"
+                 "prompts: [a red circle moving left over blue stripes, a white square moving up over a gray background]\n"
+                 "seeds: [0, 1]\n"
+                 "policies:\n"
+                 "  - none\n"
+                 "  - {name: step_skip, interval: 2, warmup: 1}\n"
+                 "  - {name: teacache, threshold: 0.2, coefficients: [0, 0, 0, 1, 0], indicator: modulated_input}\n"
+                 "metrics: [psnr, ssim, lpips_proxy, region, flicker]\n"
+                 "timing: {warmup_runs: 0, repeats: 1}\n"
+                 "output: " + dir + "/x.h5\n" + extra);
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Bitwise equality that counts NaN == NaN (a region metric is NaN on frames where the region is empty).
+bool same(const torch::Tensor& a, const torch::Tensor& b) {
+    return a.sizes() == b.sizes() && a.dtype() == b.dtype() && torch::equal(torch::isnan(a), torch::isnan(b)) &&
+           torch::equal(a.masked_fill(torch::isnan(a), 0), b.masked_fill(torch::isnan(b), 0));
+}
+
+// Everything of a run group but its timings, for comparing two executions.
+std::vector<torch::Tensor> run_content(const store::Store& st, const std::string& g) {
+    std::vector<torch::Tensor> out;
+    for (const char* d : {"cache/compute_mask", "cache/flops_computed", "metrics/psnr", "metrics/ssim", "metrics/lpips_proxy",
+                          "metrics/psnr_fg", "metrics/psnr_bg", "metrics/flicker"})
+        out.push_back(st.read_dataset(g + "/" + d));
+    return out;
+}
+
+}  // namespace
+
+TEST(Experiment, GridExpandsListsButNotListOptions) {
+    auto n = YAML::Load("{name: teacache, threshold: [0.05, 0.1, 0.2], indicator: [e, e0], coefficients: [0, 0, 0, 1, 0]}");
+    auto g = run::expand_policy(n, "x.yaml:3");
+    ASSERT_EQ(g.size(), 6u);
+    EXPECT_EQ(g[0]["threshold"].as<double>(), 0.05);
+    EXPECT_EQ(g[0]["indicator"].as<std::string>(), "e");
+    EXPECT_EQ(g[1]["indicator"].as<std::string>(), "e0");
+    EXPECT_EQ(g[5]["threshold"].as<double>(), 0.2);
+    EXPECT_EQ(g[5]["coefficients"].size(), 5u);
+    auto p = run::expand_policy(YAML::Load("{name: profiling_dit, background_blocks: [[1, 2], [3]], warmup: [2, 4]}"), "x");
+    ASSERT_EQ(p.size(), 4u);
+    EXPECT_EQ(p[0]["background_blocks"].size(), 2u);
+    EXPECT_EQ(p[3]["background_blocks"][0].as<int>(), 3);
+    EXPECT_EQ(run::expand_policy(YAML::Load("{name: profiling_dit, background_blocks: [1, 2]}"), "x").size(), 1u);
+    EXPECT_EQ(run::expand_policy(YAML::Load("none"), "x").size(), 1u);
+}
+
+TEST(Experiment, LoadsDefaultsAndOverrides) {
+    const auto dir = test::temp_dir();
+    const auto x   = run::load_experiment(small_experiment(dir, 3), {"sampling.steps=7", "policies.1.interval=[2, 3]", "seeds=[4]"});
+    EXPECT_EQ(x.name, "small");
+    EXPECT_EQ(x.sampling.steps, 7);
+    EXPECT_EQ(x.seeds, (std::vector<uint64_t>{4}));
+    ASSERT_EQ(x.policies.size(), 4u);  // none, step_skip x2, teacache
+    EXPECT_EQ(x.policies[2].node["interval"].as<int>(), 3);
+    EXPECT_TRUE(contains(x.yaml, "steps: 7"));
+    EXPECT_EQ(x.metrics.size(), 5u);
+    EXPECT_EQ(x.repeats, 1);
+    const auto y = run::load_experiment(small_experiment(dir, 3), {"policies.0.name=none"});
+    EXPECT_EQ(y.policies.size(), 3u);
+}
+
+TEST(Experiment, BadInputNamesFileLineKeyAndValue) {
+    const auto dir = test::temp_dir();
+    auto err = [&](const std::string& extra, const std::vector<std::string>& set = {}) {
+        return error_of([&] { run::load_experiment(small_experiment(dir, 3, extra), set); });
+    };
+    EXPECT_TRUE(contains(err("colour: red\n"), "x.yaml:13: experiment: unknown option 'colour'")) << err("colour: red\n");
+    EXPECT_TRUE(contains(err("", {"sampling.solver=heun"}), "sampling: option 'solver' must be one of unipc, dpm++, euler, got 'heun'"))
+        << err("", {"sampling.solver=heun"});
+    EXPECT_TRUE(contains(err("", {"sampling.steps=0"}), "option 'steps' must be an integer in [1, 1000], got 0"));
+    EXPECT_TRUE(contains(err("", {"metrics=[psnr, vmaf]"}), "unknown metric 'vmaf'"));
+    EXPECT_TRUE(contains(err("", {"metrics=[lpips]"}), "lpips needs its weights"));
+    EXPECT_TRUE(contains(err("", {"nope"}), "--set 'nope' is not of the form key=value"));
+    EXPECT_TRUE(contains(err("", {"policies.9.threshold=1"}), "index 9 is past the end of a list of 3"));
+    EXPECT_TRUE(contains(err("", {"model={dir: a, preset: b}"}), "needs exactly one of preset, dir, checkpoint"));
+    EXPECT_TRUE(contains(err("", {"timing.repeat=2"}), "timing: unknown option 'repeat' (accepted: repeats, warmup_runs)"));
+    write(dir + "/broken.yaml", "name: x\nseeds: [0, 1\n");
+    const auto b = error_of([&] { run::load_experiment(dir + "/broken.yaml", {}); });
+    EXPECT_TRUE(contains(b, "broken.yaml:") && contains(b, "malformed YAML")) << b;
+    EXPECT_TRUE(contains(error_of([&] { run::load_experiment(dir + "/missing.yaml", {}); }), "missing.yaml: experiment file not found"));
+    EXPECT_TRUE(contains(err("", {"prompts_file=none.txt"}), "give exactly one of prompts"));
+}
+
+TEST(Runner, UnknownPolicyOptionFailsBeforeAnyCompute) {
+    const auto dir = test::temp_dir();
+    const auto x   = run::load_experiment(small_experiment(dir, 2), {"policies.1.intervall=3"});
+    const auto e   = error_of([&] { run::run_experiment(x, {}); });
+    EXPECT_TRUE(contains(e, "x.yaml:8: policy step_skip: unknown option 'intervall'")) << e;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/x.h5"));
+}
+
+TEST(Runner, SharesOneReferencePerPairAndResumesNothingWhenDone) {
+    const auto dir = test::temp_dir();
+    const auto x   = run::load_experiment(small_experiment(dir, 3), {});
+    const auto r   = run::run_experiment(x, {});
+    // 4 pairs: 4 references computed, the none runs share them (no sampling), 8 cached runs.
+    EXPECT_EQ(r.computed, 4 + 12);
+    EXPECT_EQ(r.sampling_runs, 4 + 8);  // one repeat each
+    EXPECT_EQ(r.model_calls, (4 + 8) * 3 * 2);
+    EXPECT_EQ(r.failed, 0);
+    const auto st = store::Store::open_existing(dir + "/x.h5");
+    EXPECT_EQ(st.groups("/references").size(), 4u);
+    EXPECT_EQ(st.groups("/runs").size(), 12u);
+    const std::string none = "/runs/none_p1_s0";
+    EXPECT_EQ(st.status(none), "done");
+    EXPECT_EQ(st.read_num_attr(none + "/metrics/psnr", "mean"), 100.0);
+    EXPECT_EQ(st.read_dataset("/references/1_0/latency/step_ms").sizes(), (torch::IntArrayRef{3, 2}));
+    EXPECT_EQ(st.read_dataset("/runs/step_skip-i2-w1-f1-residual_p0_s1/cache/compute_mask").sizes(), (torch::IntArrayRef{3, 2, 6}))
+        << "groups: " << st.groups("/runs")[3];
+    auto again = run::RunnerOptions{};
+    again.resume = true;
+    const auto r2 = run::run_experiment(x, again);
+    EXPECT_EQ(r2.computed, 0);
+    EXPECT_EQ(r2.skipped, 16);
+    EXPECT_EQ(r2.model_calls, 0);
+    EXPECT_TRUE(contains(error_of([&] { run::run_experiment(x, {}); }), "--resume"));
+}
+
+TEST(Runner, BitIdenticalResultsFromTheSameSeed) {
+    const auto dir = test::temp_dir();
+    const auto x   = run::load_experiment(small_experiment(dir, 3), {"seeds=[5]", "prompts=[a red circle moving left over blue stripes]"});
+    auto o = run::RunnerOptions{};
+    o.out  = dir + "/a.h5";
+    run::run_experiment(x, o);
+    o.out = dir + "/b.h5";
+    run::run_experiment(x, o);
+    const auto a = store::Store::open_existing(dir + "/a.h5"), b = store::Store::open_existing(dir + "/b.h5");
+    EXPECT_TRUE(torch::equal(a.read_dataset("/references/0_5/latent"), b.read_dataset("/references/0_5/latent")));
+    for (const auto& g : a.groups("/runs")) {
+        const auto ca = run_content(a, "/runs/" + g), cb = run_content(b, "/runs/" + g);
+        for (size_t i = 0; i < ca.size(); ++i) EXPECT_TRUE(same(ca[i], cb[i])) << g << " dataset " << i;
+    }
+}
+
+TEST(Runner, ShardsMergeToTheUnshardedResult) {
+    const auto dir = test::temp_dir();
+    const auto x   = run::load_experiment(small_experiment(dir, 2), {});
+    auto o = run::RunnerOptions{};
+    o.out  = dir + "/all.h5";
+    run::run_experiment(x, o);
+    std::vector<std::string> shards;
+    for (int k = 1; k <= 3; ++k) {
+        o.out   = dir + "/shard" + std::to_string(k) + ".h5";
+        o.shard = run::Shard::parse(std::to_string(k) + "/3");
+        run::run_experiment(x, o);
+        shards.push_back(o.out);
+    }
+    store::merge(dir + "/merged.h5", shards, false);
+    const auto all = store::Store::open_existing(dir + "/all.h5"), merged = store::Store::open_existing(dir + "/merged.h5");
+    EXPECT_EQ(all.groups("/runs"), merged.groups("/runs"));
+    EXPECT_EQ(all.groups("/references"), merged.groups("/references"));
+    for (const auto& g : all.groups("/runs")) {
+        const auto ca = run_content(all, "/runs/" + g), cb = run_content(merged, "/runs/" + g);
+        for (size_t i = 0; i < ca.size(); ++i) EXPECT_TRUE(same(ca[i], cb[i])) << g << " dataset " << i;
+    }
+    const auto other = run::load_experiment(small_experiment(dir, 2), {"sampling.guide=5"});
+    o.out   = dir + "/other.h5";
+    o.shard = run::Shard::parse("1/3");
+    run::run_experiment(other, o);
+    EXPECT_THROW(store::merge(dir + "/bad.h5", {shards[1], dir + "/other.h5"}, false), InputError);
+    EXPECT_THROW(run::Shard::parse("4/3"), InputError);
+    EXPECT_THROW(run::Shard::parse("1/x"), InputError);
+}
+
+TEST(Runner, SigkillMidSweepLosesNoFinishedRun) {
+    const auto dir  = test::temp_dir();
+    const auto yaml = small_experiment(dir, 12, "");
+    const auto err  = dir + "/stderr.txt";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        freopen(err.c_str(), "w", stderr);
+        freopen("/dev/null", "w", stdout);
+        execl(PROFDIT_BIN, PROFDIT_BIN, "run", yaml.c_str(), (char*)nullptr);
+        _exit(127);
+    }
+    auto slurp = [&] {
+        std::ifstream     f(err);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        return ss.str();
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!contains(slurp(), "run 7/16") && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(contains(slurp(), "run 7/16")) << slurp();
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status));
+
+    std::map<std::string, torch::Tensor> before;  // finished runs and their DiT-loop times
+    {
+        const auto st = store::Store::open_existing(dir + "/x.h5");
+        for (const auto& parent : {"/runs", "/references"})
+            for (const auto& g : st.groups(parent)) {
+                const std::string path = std::string(parent) + "/" + g;
+                if (st.status(path) == "done") before[path] = st.read_dataset(path + "/latency/dit_ms");
+            }
+    }
+    EXPECT_GE(before.size(), 6u);
+    EXPECT_LT(before.size(), 16u);
+    const auto r = test::run_profdit("run " + yaml + " --resume --quiet");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto st = store::Store::open_existing(dir + "/x.h5");
+    EXPECT_EQ(st.groups("/runs").size() + st.groups("/references").size(), 16u);
+    for (const auto& [path, dit] : before) EXPECT_TRUE(torch::equal(st.read_dataset(path + "/latency/dit_ms"), dit)) << path << " was recomputed";
+    for (const auto& g : st.groups("/runs")) EXPECT_EQ(st.status("/runs/" + g), "done") << g;
+    EXPECT_TRUE(contains(r.out, "| small ")) << r.out;
+}
