@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "run/experiment.h"
+#include "run/pipeline.h"
 #include "run/plan.h"
 #include "run/runner.h"
 #include "store/store.h"
@@ -56,6 +57,8 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+std::string run_preset_dir() { return run::preset_dir("sprites-tiny"); }
 
 // Bitwise equality that counts NaN == NaN (a region metric is NaN on frames where the region is empty).
 bool same(const torch::Tensor& a, const torch::Tensor& b) {
@@ -254,4 +257,64 @@ TEST(Runner, SigkillMidSweepLosesNoFinishedRun) {
     for (const auto& [path, dit] : before) EXPECT_TRUE(torch::equal(st.read_dataset(path + "/latency/dit_ms"), dit)) << path << " was recomputed";
     for (const auto& g : st.groups("/runs")) EXPECT_EQ(st.status("/runs/" + g), "done") << g;
     EXPECT_TRUE(contains(r.out, "| small ")) << r.out;
+}
+
+TEST(Runner, CliBadInputExitsTwoAndKeepsTheFile) {
+    const auto dir  = test::temp_dir();
+    const auto yaml = small_experiment(dir, 2);
+    write(dir + "/broken.yaml", "name: x\npolicies: [none\n");
+    auto r = test::run_profdit("run " + dir + "/broken.yaml");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(contains(r.err, "broken.yaml:") && contains(r.err, "malformed YAML")) << r.err;
+    r = test::run_profdit("run " + yaml + " --set sampling.stepz=3");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(contains(r.err, "sampling: unknown option 'stepz'")) << r.err;
+    r = test::run_profdit("run " + yaml + " --shard 3/2");
+    EXPECT_EQ(r.code, 2);
+    write(dir + "/notes.h5", "not an HDF5 file\n");
+    r = test::run_profdit("run " + yaml + " --out " + dir + "/notes.h5 --resume --quiet");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(contains(r.err, "notes.h5")) << r.err;
+    std::ifstream f(dir + "/notes.h5");
+    std::string   line;
+    std::getline(f, line);
+    EXPECT_EQ(line, "not an HDF5 file");
+    r = test::run_profdit("merge " + dir + "/m.h5 " + dir + "/notes.h5");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_FALSE(std::filesystem::exists(dir + "/m.h5"));
+}
+
+TEST(Runner, EmitsASlurmScriptForTheShards) {
+    const auto dir  = test::temp_dir();
+    const auto yaml = small_experiment(dir, 2);
+    const auto r    = test::run_profdit("run " + yaml + " --emit-slurm " + dir + "/submit.sh --shards 3 --set seeds=[0] --sbatch-args=--partition=gpu");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::ifstream     f(dir + "/submit.sh");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const auto sh = ss.str();
+    EXPECT_TRUE(contains(sh, "--array=1-3")) << sh;
+    EXPECT_TRUE(contains(sh, "--shard \\$SLURM_ARRAY_TASK_ID/3")) << sh;
+    EXPECT_TRUE(contains(sh, "--set 'seeds=[0]'")) << sh;
+    EXPECT_TRUE(contains(sh, "--dependency=afterok:$array")) << sh;
+    EXPECT_TRUE(contains(sh, "--partition=gpu")) << sh;
+    EXPECT_TRUE(contains(sh, "x.h5.shard3.h5' --force")) << sh;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/x.h5"));  // nothing ran
+}
+
+TEST(Runner, ResumeRefusesAFileWrittenWithOtherWeights) {
+    const auto dir = test::temp_dir();
+    std::filesystem::copy(run_preset_dir(), dir + "/model");
+    const auto x = run::load_experiment(small_experiment(dir, 2), {"model={dir: " + dir + "/model, threads: 1}", "seeds=[0]",
+                                                                  "prompts=[a red circle moving left over blue stripes]"});
+    run::run_experiment(x, {});
+    {  // one byte of the last tensor's data changes: the same model, other weights
+        std::fstream f(dir + "/model/text_encoder.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(-1, std::ios::end);
+        f.put('\x3f');
+    }
+    auto o   = run::RunnerOptions{};
+    o.resume = true;
+    const auto e = error_of([&] { run::run_experiment(x, o); });
+    EXPECT_TRUE(contains(e, "was written with other model weights")) << e;
 }

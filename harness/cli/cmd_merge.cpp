@@ -23,8 +23,10 @@ Command add_merge(CLI::App& app) {
     cmd->add_option("inputs", o->inputs, "shard files")->required();
     cmd->add_flag("--force", o->force, "overwrite an existing output file");
     return {cmd, [o] {
-                store::merge(o->out, o->inputs, o->force);
-                std::cerr << "profdit merge: " << o->inputs.size() << " file(s) -> " << o->out << "\n";
+                const auto m = store::merge(o->out, o->inputs, o->force);
+                for (const auto& s : m.skipped) std::cerr << "profdit merge: left out (not done): " << s << "\n";
+                std::cerr << "profdit merge: " << o->inputs.size() << " file(s) -> " << o->out << ": " << m.copied.size() << " group(s) copied, "
+                          << m.skipped.size() << " left out (not done; rerun their shard with --resume, then merge again)\n";
                 return 0;
             }};
 }

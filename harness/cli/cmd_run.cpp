@@ -21,7 +21,7 @@ namespace profdit::cli {
 namespace {
 
 struct RunCmdOptions {
-    std::string              experiment, out, shard, format = "md", emit_slurm, sbatch_args;
+    std::string              experiment, out, shard, format = "md", emit_slurm, sbatch_args, sbatch_merge_args;
     std::vector<std::string> set;
     bool                     resume = false, quiet = false;
     int                      shards = 4;
@@ -58,7 +58,7 @@ void emit_slurm(const RunCmdOptions& o, const run::Experiment& x) {
        << shell_quote(out) << ".shard\\$SLURM_ARRAY_TASK_ID.h5 --resume --quiet\nEOF\n)\n"
        << "array=${array%%;*}\n"
        << "merge=$(sbatch --parsable --job-name=" << shell_quote("profdit-" + x.name + "-merge") << " --dependency=afterok:$array"
-       << " --chdir=" << shell_quote(std::filesystem::current_path().string()) << " --output=\"$LOGS/merge.log\" " << o.sbatch_args
+       << " --chdir=" << shell_quote(std::filesystem::current_path().string()) << " --output=\"$LOGS/merge.log\" " << o.sbatch_merge_args
        << " <<EOF\n#!/usr/bin/env bash\n"
        << "exec \"$PROFDIT\" merge " << shell_quote(out) << shard_files << " --force\nEOF\n)\n"
        << "echo \"submitted: shards job $array, merge job ${merge%%;*} -> " << out << "\"\n";
@@ -152,7 +152,8 @@ Command add_run(CLI::App& app) {
     cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
     cmd->add_option("--emit-slurm", o->emit_slurm, "write a bash script that submits the sweep as a Slurm job array plus a merge job, and exit");
     cmd->add_option("--shards", o->shards, "shards (array tasks) for --emit-slurm")->check(CLI::Range(1, 100000))->capture_default_str();
-    cmd->add_option("--sbatch-args", o->sbatch_args, "extra sbatch arguments for --emit-slurm, e.g. '--partition=gpu --gres=gpu:1'");
+    cmd->add_option("--sbatch-args", o->sbatch_args, "extra sbatch arguments of the shard tasks for --emit-slurm, e.g. '--partition=gpu --gres=gpu:1'");
+    cmd->add_option("--sbatch-merge-args", o->sbatch_merge_args, "extra sbatch arguments of the merge job (no GPU needed), e.g. '--partition=cpu'");
     return {cmd, [o] { return run_run(*o); }};
 }
 

@@ -7,6 +7,7 @@
 #include "cli/table.h"
 #include "common/build_info.h"
 #include "common/device.h"
+#include "common/stats.h"
 #include "common/error.h"
 #include "common/format.h"
 #include "io/safetensors.h"
@@ -29,11 +30,6 @@ struct SampleCmdOptions {
     int                      repeat = 1;
     RuntimeOptions           rt;
 };
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 void check_context(const std::string& file, const std::string& key, const torch::Tensor& ctx, const wan::WanConfig& cfg) {
     if (ctx.size(1) != cfg.text_dim)

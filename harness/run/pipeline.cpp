@@ -1,7 +1,9 @@
 #include "run/pipeline.h"
 
 #include <cstdlib>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "common/device.h"
 #include "common/error.h"
@@ -14,6 +16,22 @@ std::string preset_dir(const std::string& preset) {
     const char* env  = std::getenv("PROFDIT_DATA");
     const std::string data = env && *env ? env : PROFDIT_SOURCE_DATA_DIR;
     return data + "/models/" + preset;
+}
+
+std::string file_fingerprint(const std::vector<std::string>& files) {
+    uint64_t h = 1469598103934665603ull;
+    std::vector<char> buf(1 << 20);
+    for (const auto& f : files) {
+        std::ifstream in(f, std::ios::binary);
+        if (!in) input_error(f + ": cannot be read");
+        while (in) {
+            in.read(buf.data(), std::streamsize(buf.size()));
+            for (std::streamsize i = 0; i < in.gcount(); ++i) h = (h ^ uint8_t(buf[size_t(i)])) * 1099511628211ull;
+        }
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return hex;
 }
 
 Pipeline load_pipeline(const ModelSpec& spec, const std::string& source) {
@@ -41,6 +59,7 @@ Pipeline load_pipeline(const ModelSpec& spec, const std::string& source) {
 
     Pipeline p;
     p.label        = spec.preset.empty() ? std::filesystem::path(dir).filename().string() : spec.preset;
+    p.fingerprint  = p.label + " fnv1a64:" + file_fingerprint({dir + "/dit.safetensors", dir + "/text_encoder.safetensors"});
     p.dit          = m.dit;
     p.text         = m.text;
     p.decoder      = std::make_shared<sampling::IdentityDecoder>();

@@ -17,7 +17,8 @@ namespace profdit::run {
 // Everything a run needs from a model, whatever it is: the DiT, the text encoder (prompt and negative
 // prompt), the decoder, the latent shape and, where the model's world has one, a foreground mask source.
 struct Pipeline {
-    std::string                            label;  // "sprites-tiny", a folder name, ...
+    std::string                            label;        // "sprites-tiny", a folder name, ...
+    std::string                            fingerprint;  // label + FNV-1a 64 of the weight files: which weights produced a file
     wan::WanModel                          dit{nullptr};
     std::shared_ptr<sampling::TextEncoder> text;
     std::shared_ptr<sampling::Decoder>     decoder;
@@ -32,6 +33,9 @@ struct Pipeline {
 
 // data/models/<preset>: PROFDIT_DATA when set, else the source tree's data/ folder.
 std::string preset_dir(const std::string& preset);
+
+// FNV-1a 64 over the bytes of the files, as 16 hex digits.
+std::string file_fingerprint(const std::vector<std::string>& files);
 
 // Loads `model:`; InputError naming the experiment file for an unknown preset or a missing folder.
 Pipeline load_pipeline(const ModelSpec& spec, const std::string& source);

@@ -1,5 +1,7 @@
 #include "run/runner.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -10,6 +12,7 @@
 
 #include "common/build_info.h"
 #include "common/device.h"
+#include "common/stats.h"
 #include "common/error.h"
 #include "metrics/flicker.h"
 #include "metrics/lpips.h"
@@ -28,11 +31,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 torch::Tensor vec_tensor(const std::vector<double>& v, std::vector<int64_t> shape) {
     return torch::tensor(v, torch::kFloat64).reshape(shape);
@@ -172,6 +170,9 @@ store::Record Sweep::record(const Outcome& o, const Prompt& pr, const Pair& pair
     r.datasets["cache/flops_full"]      = {scalar(o.stats.flops_full), {}, {}, false};
     r.datasets["cache/computed_fraction"] = {scalar(o.stats.computed_fraction()), {}, {}, false};
     r.datasets["cache/peak_cache_bytes"] = {scalar(double(o.stats.peak_cache_bytes)), {}, {}, false};
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    r.datasets["memory/peak_rss_bytes"] = {scalar(double(ru.ru_maxrss) * 1024.0), {}, {{"note", "the process's peak resident set so far (getrusage)"}}, false};
     if (x_.similarity) r.datasets["similarity/noise_pred_rel_l1"] = {vec_tensor(o.rel_l1, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
     if (x_.video)
         r.datasets["video"] = {((o.frames.permute({0, 2, 3, 1}) + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).contiguous(), {}, {}, true};
@@ -232,6 +233,7 @@ RunnerResult Sweep::run() {
     info.created         = now_iso();
     info.experiment_yaml = x_.yaml;
     info.shard           = opt_.shard.text();
+    info.model           = pipe_.fingerprint;
     res_.file            = opt_.out.empty() ? x_.output : opt_.out;
     std::optional<store::Store> st;
     {

@@ -63,6 +63,7 @@ void write_info(const h5::File& f, const FileInfo& info) {
     h5::write_attr(f, "/", "torch_version", info.torch_version);
     h5::write_attr(f, "/", "device", info.device);
     h5::write_attr(f, "/", "dtype", info.dtype);
+    h5::write_attr(f, "/", "model", info.model);
     h5::write_attr(f, "/", "created", info.created.empty() ? now_utc() : info.created);
     h5::write_attr(f, "/", "experiment_yaml", info.experiment_yaml);
     h5::write_attr(f, "/", "shard", info.shard);
@@ -100,6 +101,9 @@ Store Store::open(const std::string& path, const FileInfo& info, bool resume) {
         if (old.experiment_yaml != info.experiment_yaml)
             input_error(path + " belongs to a different experiment (its experiment_yaml differs from this one); "
                                "use another output file or delete it");
+        if (old.model != info.model)
+            input_error(path + " was written with other model weights (" + old.model + ", now " + info.model +
+                        "); use another output file or delete it");
         return Store(path);
     }
     FileInfo fresh       = info;
@@ -130,6 +134,7 @@ FileInfo Store::read_info(const std::string& path) {
     info.torch_version   = h5::read_str_attr(f, "/", "torch_version");
     info.device          = h5::read_str_attr(f, "/", "device");
     info.dtype           = h5::read_str_attr(f, "/", "dtype");
+    if (h5::has_attr(f, "/", "model")) info.model = h5::read_str_attr(f, "/", "model");
     info.created         = h5::read_str_attr(f, "/", "created");
     info.experiment_yaml = h5::read_str_attr(f, "/", "experiment_yaml");
     if (h5::has_attr(f, "/", "shard")) info.shard = h5::read_str_attr(f, "/", "shard");
@@ -225,6 +230,7 @@ MergeSummary merge(const std::string& out, const std::vector<std::string>& input
         if (a.experiment_yaml != b.experiment_yaml) differ("experiment_yaml");
         if (a.device != b.device) differ("device (" + a.device + " vs " + b.device + ")");
         if (a.dtype != b.dtype) differ("dtype (" + a.dtype + " vs " + b.dtype + ")");
+        if (a.model != b.model) differ("model weights (" + a.model + " vs " + b.model + ")");
     }
 
     struct Seen {

@@ -18,6 +18,7 @@ constexpr int kFormatVersion = 1;
 struct FileInfo {
     int                      format_version = kFormatVersion;  // written as kFormatVersion
     std::string              profdit_version, git_commit, torch_version, device, dtype, created, experiment_yaml;
+    std::string              model;        // the model and a fingerprint of its weights, e.g. "sprites-tiny fnv1a64:3f0c..."
     std::string              shard;        // "K/N" for a shard's file, "" otherwise
     std::vector<std::string> merged_from;  // the inputs of a merged file (attribute absent when empty)
 };
