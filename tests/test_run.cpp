@@ -318,3 +318,30 @@ TEST(Runner, ResumeRefusesAFileWrittenWithOtherWeights) {
     const auto e = error_of([&] { run::run_experiment(x, o); });
     EXPECT_TRUE(contains(e, "was written with other model weights")) << e;
 }
+
+TEST(Experiment, ShippedExperimentsParse) {
+    for (const char* name : {"quickstart", "ci-regression", "wan21-t2v-1.3b-paper"}) {
+        const auto x = run::load_experiment(std::string(PROFDIT_TEST_DATA) + "/../../experiments/" + name + ".yaml", {});
+        EXPECT_EQ(x.name, name);
+        EXPECT_GE(x.prompts.size(), 1u);
+        EXPECT_GE(x.policies.size(), 3u);
+    }
+    const auto q = run::load_experiment(std::string(PROFDIT_TEST_DATA) + "/../../experiments/quickstart.yaml", {});
+    EXPECT_EQ(q.model.preset, "sprites-tiny");
+    EXPECT_EQ(q.sampling.steps, 50);
+    EXPECT_EQ(q.prompts.size() * q.seeds.size(), 6u);
+}
+
+TEST(Runner, StoresVideoFramesWhenAsked) {
+    const auto dir = test::temp_dir();
+    const auto x   = run::load_experiment(small_experiment(dir, 2), {"video=true", "seeds=[0]", "prompts=[a red circle moving left over blue stripes]",
+                                                                     "policies=[none]"});
+    run::run_experiment(x, {});
+    const auto st = store::Store::open_existing(dir + "/x.h5");
+    const auto v  = st.read_dataset("/runs/none_p0_s0/video");
+    EXPECT_EQ(v.sizes(), (torch::IntArrayRef{8, 32, 32, 3}));
+    EXPECT_EQ(v.scalar_type(), torch::kUInt8);
+    const auto latent = st.read_dataset("/references/0_0/latent");  // [3, F, H, W] -> frames [F, H, W, 3] in 0..255
+    const auto expect = ((latent.permute({1, 2, 3, 0}).clamp(-1, 1) + 1) * 127.5).round().to(torch::kUInt8);
+    EXPECT_TRUE(torch::equal(v, expect));
+}
