@@ -88,8 +88,18 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
             x = x + cache.residual[i];                                     // [1, L, dim]
             continue;
         }
-        auto x_in = x;
-        for (int b = seg.first; b <= seg.last; ++b) x = model_->block(b, x, em.cond);
+        auto       x_in  = x;
+        const bool probe = observer_ && observer_->wants(step, branch);
+        for (int b = seg.first; b <= seg.last; ++b) {
+            if (!probe) {
+                x = model_->block(b, x, em.cond);
+                continue;
+            }
+            wan::BlockProbe p;
+            auto            y = model_->block(b, x, em.cond, &p);  // [1, L, dim]
+            observer_->on_block(step, branch, b, p, x, y);
+            x = y;
+        }
         mask.narrow(0, seg.first, seg.size()).fill_(1);
         stats_.flops_computed += seg.size() * flops_->block.total();
         if (seg.cacheable) cache.residual[i] = x - x_in;                   // [1, L, dim]

@@ -5,6 +5,7 @@
 #include "metrics/flops.h"
 #include "policies/policy.h"
 #include "sampling/cfg_loop.h"
+#include "sampling/observer.h"
 
 namespace profdit::sampling {
 
@@ -28,6 +29,7 @@ class CachedDenoiser : public Denoiser {
                               const torch::Tensor& context) override;
     const CacheStats& stats() const { return stats_; }
     const torch::Tensor& cached(Branch b, size_t segment) const { return cache_[b].residual.at(segment); }
+    void                 observe(BlockObserver* observer) { observer_ = observer; }  // nullptr: none
 
   private:
     struct BranchCache {
@@ -43,6 +45,7 @@ class CachedDenoiser : public Denoiser {
     BranchCache                    cache_[kNumBranches];
     std::optional<metrics::DiTFlops> flops_;
     CacheStats                     stats_;
+    BlockObserver*                 observer_ = nullptr;
 };
 
 }  // namespace profdit::sampling

@@ -35,6 +35,21 @@ torch::Tensor attention_explicit(const torch::Tensor& q, const torch::Tensor& k,
     return out.view({B, Lq, H * hd});
 }
 
+torch::Tensor received_attention(const torch::Tensor& q, const torch::Tensor& k, int64_t query_chunk, int64_t query_stride) {
+    torch::NoGradGuard ng;
+    const auto B = q.size(0), H = q.size(2), hd = q.size(3), Lk = k.size(1);
+    auto qs  = q.to(torch::kFloat32).slice(1, 0, q.size(1), std::max<int64_t>(1, query_stride));   // [B, Lq', H, hd]
+    auto qh  = (qs * (1.0 / std::sqrt(double(hd)))).permute({0, 2, 1, 3});                     // [B, H, Lq', hd]
+    auto kt  = k.to(torch::kFloat32).permute({0, 2, 3, 1});                                      // [B, H, hd, Lk]
+    auto acc = torch::zeros({B, Lk}, q.options().dtype(torch::kFloat32));                        // [B, Lk]
+    const int64_t Lq = qh.size(2), chunk = std::max<int64_t>(1, query_chunk);
+    for (int64_t s = 0; s < Lq; s += chunk) {
+        auto p = torch::softmax(torch::matmul(qh.narrow(2, s, std::min(chunk, Lq - s)), kt), -1);  // [B, H, n, Lk]
+        acc.add_(p.sum({1, 2}));
+    }
+    return acc.div_(double(H * Lq));
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, AttentionScratch* scratch) {
 #if TORCH_VERSION_MAJOR < 2
     if (torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) {

@@ -29,4 +29,12 @@ torch::Tensor attention(const torch::Tensor& q,  // [B, Lq, H, hd]
 torch::Tensor attention_explicit(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                  AttentionScratch* scratch = nullptr, int64_t max_score_bytes = int64_t(256) << 20);
 
+// Received attention (a profiling observer, never on the normal path): for every key, the softmax
+// attention it receives, averaged over heads and queries (every `query_stride`-th query). Each query's
+// row sums to 1, so the result sums to 1 over the keys. Computed in f32 in query chunks: memory stays
+// at B * H * query_chunk * Lk floats for the scores (4 MB at 4 heads, 64-query chunks, 4096 keys).
+torch::Tensor received_attention(const torch::Tensor& q,  // [B, Lq, H, hd], after RoPE
+                                 const torch::Tensor& k,  // [B, Lk, H, hd], after RoPE
+                                 int64_t query_chunk = 64, int64_t query_stride = 1);  // -> [B, Lk] f32
+
 }  // namespace profdit::wan

@@ -1,0 +1,85 @@
+// Profiling observers: received attention against the full softmax, and the block observer hook of the
+// executor (sees every computed block, never a reused one, and changes nothing).
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "io/safetensors.h"
+#include "policies/policy.h"
+#include "profile/attention_profile.h"
+#include "sampling/cached_denoiser.h"
+#include "wan/attention.h"
+#include "wan/checkpoint.h"
+#include "test_util.h"
+
+using namespace profdit;
+
+namespace {
+
+// The definition, in full: softmax over keys of q k^T / sqrt(hd), mean over heads and queries.
+torch::Tensor naive_received(const torch::Tensor& q, const torch::Tensor& k) {
+    const auto hd = q.size(3);
+    auto s = torch::einsum("bqhd,bkhd->bhqk", {q.to(torch::kFloat64), k.to(torch::kFloat64)}) / std::sqrt(double(hd));
+    return torch::softmax(s, -1).mean({1, 2});  // [B, Lk]
+}
+
+wan::WanModel tiny_model() {
+    return wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"),
+                         wan::WanConfig::from_json_file(test::data_path("wan21_tiny/config.json")), torch::kCPU);
+}
+
+}  // namespace
+
+TEST(ReceivedAttention, MatchesTheFullSoftmaxInAnyChunking) {
+    torch::manual_seed(3);
+    auto q = torch::randn({2, 37, 3, 8}) * 2, k = torch::randn({2, 41, 3, 8}) * 2;  // [B, L, H, hd]
+    const auto full = naive_received(q, k);                                        // [2, 41]
+    for (int64_t chunk : {1, 5, 37, 64}) {
+        const auto r = wan::received_attention(q, k, chunk, 1);
+        EXPECT_LT(test::max_abs_diff(r, full), 1e-6) << "chunk " << chunk;
+        EXPECT_LT((r.sum(1) - 1).abs().max().item<double>(), 1e-5);
+    }
+    const auto strided = wan::received_attention(q, k, 4, 3);  // queries 0, 3, ..., 36
+    EXPECT_LT(test::max_abs_diff(strided, naive_received(q.slice(1, 0, 37, 3), k)), 1e-6);
+}
+
+TEST(BlockObserver, SeesEveryComputedBlockAndChangesNothing) {
+    auto model = tiny_model();
+    io::SafetensorsReader in(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
+    const auto noise = in.load("noise").to(torch::kFloat32), cc = in.load("context_cond").to(torch::kFloat32),
+               cu = in.load("context_uncond").to(torch::kFloat32);
+    sampling::SampleOptions opt;
+    opt.steps = 6;
+    const policies::ModelFacts facts{int(model->num_blocks()), model->config().variant()};
+    torch::Tensor mask;  // the last run's compute mask [S, 2, blocks]
+    auto run = [&](const std::string& policy, profile::AttentionProfile* prof) {
+        auto p = policies::make_policy(YAML::Load(policy), facts, "test");
+        sampling::CachedDenoiser d(model, *p, opt.steps);
+        d.observe(prof);
+        auto latent = sampling::sample_cfg(d, noise, cc, cu, opt).final_latent;
+        mask        = d.stats().compute_mask;
+        return latent;
+    };
+    const int blocks = int(model->num_blocks());
+    profile::AttentionProfile all(opt.steps, blocks, 16, 1);
+    EXPECT_TRUE(torch::equal(run("none", nullptr), run("none", &all)));
+    ASSERT_TRUE(all.received().defined());
+    EXPECT_EQ(all.received().size(0), opt.steps);
+    EXPECT_EQ(all.received().size(1), blocks);
+    EXPECT_FALSE(torch::isnan(all.received()).any().item<bool>());
+    EXPECT_LT((all.received().sum(-1) - 1).abs().max().item<double>(), 1e-4);
+    EXPECT_FALSE(torch::isnan(all.residual()).any().item<bool>());
+    EXPECT_GT(all.residual().min().item<double>(), 0.0);
+
+    profile::AttentionProfile skip(opt.steps, blocks);
+    run("{name: step_skip, interval: 2, warmup: 2, final_full: 1}", &skip);
+    int reused_steps = 0;
+    for (int s = 0; s < opt.steps; ++s)
+        for (int b = 0; b < blocks; ++b) {
+            const bool computed = mask[s][sampling::kCond][b].item<int>() == 1;
+            reused_steps += !computed && b == 0;
+            EXPECT_EQ(torch::isnan(skip.received()[s][b]).all().item<bool>(), !computed) << "step " << s << " block " << b;
+            EXPECT_EQ(std::isnan(skip.residual()[s][b].item<double>()), !computed) << "step " << s << " block " << b;
+        }
+    EXPECT_GE(reused_steps, 1);  // the policy really skipped something
+}
