@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "common/threads.h"
 #include "cli/table.h"
 #include "common/build_info.h"
 #include "common/format.h"
@@ -21,7 +22,7 @@ struct WorldEvalOptions {
 };
 
 int run_world_eval(const WorldEvalOptions& o) {
-    if (o.threads > 0) at::set_num_threads(o.threads);
+    set_cpu_threads(o.threads);
     auto                     m = world::EmbeddedModel::load(o.model);
     std::vector<torch::Tensor> videos;
     std::vector<std::string>   captions;

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "common/threads.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "common/format.h"
@@ -16,7 +17,7 @@ void RuntimeOptions::add_to(CLI::App* cmd) {
 }
 
 void RuntimeOptions::apply() const {
-    if (threads > 0) at::set_num_threads(threads);
+    set_cpu_threads(threads);
 }
 
 torch::Tensor read_float_input(const io::SafetensorsReader& r, const std::string& key, int64_t rank) {

@@ -1,4 +1,5 @@
 #include "run/runner.h"
+#include "common/threads.h"
 
 #include <sys/resource.h>
 
@@ -200,7 +201,7 @@ void Sweep::add_metrics(store::Record& r, const torch::Tensor& frames, const tor
 
 RunnerResult Sweep::run() {
     const auto t_start = Clock::now();
-    if (x_.model.threads > 0) at::set_num_threads(x_.model.threads);
+    set_cpu_threads(x_.model.threads);
     for (const auto& m : x_.metrics)
         if (m.name == "lpips") lpips_ = metrics::Lpips::load(m.weights);
     {

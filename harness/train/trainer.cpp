@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "common/threads.h"
 
 #include <chrono>
 #include <filesystem>
@@ -17,7 +18,7 @@ namespace profdit::train {
 namespace fs = std::filesystem;
 
 Trainer::Trainer(TrainConfig cfg) : cfg_(std::move(cfg)), tok_(cfg_.world) {
-    if (cfg_.threads > 0) at::set_num_threads(cfg_.threads);
+    set_cpu_threads(cfg_.threads);
     torch::manual_seed(cfg_.seed);
     dit_ = wan::WanModel(cfg_.dit);
     wan::init_random(dit_, cfg_.seed);
