@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "common/error.h"
 #include "io/safetensors.h"
 #include "policies/policy.h"
 #include "profile/attention_profile.h"
+#include "profile/block_focus.h"
 #include "sampling/cached_denoiser.h"
 #include "wan/attention.h"
 #include "wan/checkpoint.h"
@@ -82,4 +84,35 @@ TEST(BlockObserver, SeesEveryComputedBlockAndChangesNothing) {
             EXPECT_EQ(std::isnan(skip.residual()[s][b].item<double>()), !computed) << "step " << s << " block " << b;
         }
     EXPECT_GE(reused_steps, 1);  // the policy really skipped something
+}
+
+TEST(BlockFocus, TokenMaskFollowsThePatchGrid) {
+    auto m = torch::zeros({2, 8, 8}, torch::kUInt8);  // F=2, 8x8 pixels, patch (1, 4, 4) -> 2 x 2 x 2 tokens
+    m[0].narrow(0, 0, 4).narrow(1, 0, 4).fill_(1);   // frame 0: the whole top-left patch
+    m[1].narrow(0, 4, 2).narrow(1, 4, 4).fill_(1);   // frame 1: half of the bottom-right patch (8 of 16 pixels)
+    m[1][0][7] = 1;                                  // frame 1: 1 pixel of the top-right patch
+    const auto t = profile::token_mask(m, {1, 4, 4});
+    EXPECT_TRUE(torch::equal(t, torch::tensor({1, 0, 0, 0, 0, 0, 0, 1}, torch::kBool)));
+    EXPECT_TRUE(torch::equal(profile::token_mask(m, {1, 4, 4}, 0.6), torch::tensor({1, 0, 0, 0, 0, 0, 0, 0}, torch::kBool)));
+    EXPECT_THROW(profile::token_mask(m, {1, 3, 4}), InputError);
+}
+
+TEST(BlockFocus, RAttnIsTheShareOfForegroundTokensWithHighAttention) {
+    // 2 frames x 4 tokens. Frame means: 0.25 and 0.25 (each frame's 4 values sum to 1).
+    const auto received = torch::tensor({0.7f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f, 0.3f, 0.6f});
+    const auto fg       = torch::tensor({1, 1, 0, 0, 0, 0, 1, 0}, torch::kBool);
+    // fg tokens 0 (0.7 > 0.25: high), 1 (0.1: low), 6 (0.3 > 0.25: high) -> 2 of 3
+    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, 1.0), 2.0 / 3.0);
+    // at 2 x the frame mean (0.5) only token 0 -> 1 of 3
+    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, 2.0), 1.0 / 3.0);
+    EXPECT_TRUE(std::isnan(profile::foreground_high_share(received, torch::zeros({8}, torch::kBool), 2, 1.0)));
+
+    auto per_step = torch::stack({torch::stack({received, received.flip(0)}),                                   // step 0
+                                  torch::stack({received, torch::full({8}, std::nan(""), torch::kFloat32)})});  // step 1: block 1 reused
+    const auto [mean, spread] = profile::r_attn(per_step, fg, 2, 1.0);
+    // block 0: 2/3 at both steps. block 1, step 0 only: flipped = {0.6, 0.3, 0.05, 0.05, 0.1, 0.1, 0.1, 0.7}:
+    // fg tokens 0 (0.6 high), 1 (0.3 high), 6 (0.1 low) -> 2/3; step 1 not computed.
+    EXPECT_DOUBLE_EQ(mean[0].item<double>(), 2.0 / 3.0);
+    EXPECT_DOUBLE_EQ(spread[0].item<double>(), 0.0);
+    EXPECT_DOUBLE_EQ(mean[1].item<double>(), 2.0 / 3.0);
 }
