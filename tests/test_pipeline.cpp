@@ -32,16 +32,11 @@ class RecordingDenoiser : public sampling::Denoiser {
     sampling::PlainDenoiser plain_;
 };
 
-wan::WanModel tiny_model() {
-    return wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"),
-                         wan::WanConfig::from_json_file(test::data_path("wan21_tiny/config.json")), torch::kCPU);
-}
-
 }  // namespace
 
 TEST(Pipeline, CfgLoopMatchesReference) {
     io::SafetensorsReader g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
-    RecordingDenoiser     d(tiny_model());
+    RecordingDenoiser     d(test::tiny_model());
     sampling::SampleOptions opt;
     opt.solver = "unipc";
     opt.steps  = 5;
@@ -69,7 +64,7 @@ TEST(Pipeline, CfgLoopMatchesReference) {
 
 TEST(Pipeline, SameSeedSameBits) {
     io::SafetensorsReader g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
-    sampling::PlainDenoiser d(tiny_model());
+    sampling::PlainDenoiser d(test::tiny_model());
     sampling::SampleOptions opt;
     opt.steps = 4;
     auto a = sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);

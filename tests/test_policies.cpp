@@ -20,11 +20,6 @@ using policies::Segment;
 
 namespace {
 
-wan::WanModel tiny_model() {
-    return wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"),
-                         wan::WanConfig::from_json_file(test::data_path("wan21_tiny/config.json")), torch::kCPU);
-}
-
 policies::ModelFacts facts(int blocks) { return {blocks, "custom"}; }
 
 std::unique_ptr<policies::CachePolicy> policy(const std::string& yaml, int blocks = 2) {
@@ -55,7 +50,7 @@ std::vector<int> refresh_list(const std::vector<bool>& r) {
 }  // namespace
 
 TEST(Policies, NoneEqualsPlainLoop) {
-    auto model = tiny_model();
+    auto model = test::tiny_model();
     auto none  = policy("none");
     auto a     = run(model, *none, 6);
     io::SafetensorsReader   g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
@@ -72,7 +67,7 @@ TEST(Policies, NoneEqualsPlainLoop) {
 class CacheNothing : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CacheNothing, EqualsNoneBitForBit) {
-    auto model = tiny_model();
+    auto model = test::tiny_model();
     auto none  = policy("none");
     auto p     = policy(GetParam());
     auto a     = run(model, *none, 6);
@@ -91,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(Settings, CacheNothing,
                                            "{name: profiling_dit, background_blocks: [1], warmup: 0, schedule: {type: fixed, interval: 1}}"));
 
 TEST(Policies, CachingChangesResultAndSavesCompute) {
-    auto model = tiny_model();
+    auto model = test::tiny_model();
     auto none  = policy("none");
     auto p     = policy("{name: step_skip, interval: 2, warmup: 1, final_full: 1}");
     auto a     = run(model, *none, 6);
@@ -213,7 +208,7 @@ TEST(TeaCache, DecisionRuleOnSyntheticIndicator) {
 }
 
 TEST(Policies, BranchesNeverShareCachedTensors) {
-    auto model = tiny_model();
+    auto model = test::tiny_model();
     auto p     = policy("{name: profiling_dit, background_blocks: [1], warmup: 1, schedule: {type: fixed, interval: 3}}");
     io::SafetensorsReader    g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
     sampling::CachedDenoiser d(model, *p, 5);

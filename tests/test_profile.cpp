@@ -25,11 +25,6 @@ torch::Tensor naive_received(const torch::Tensor& q, const torch::Tensor& k) {
     return torch::softmax(s, -1).mean({1, 2});  // [B, Lk]
 }
 
-wan::WanModel tiny_model() {
-    return wan::load_dit(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"),
-                         wan::WanConfig::from_json_file(test::data_path("wan21_tiny/config.json")), torch::kCPU);
-}
-
 }  // namespace
 
 TEST(ReceivedAttention, MatchesTheFullSoftmaxInAnyChunking) {
@@ -46,7 +41,7 @@ TEST(ReceivedAttention, MatchesTheFullSoftmaxInAnyChunking) {
 }
 
 TEST(BlockObserver, SeesEveryComputedBlockAndChangesNothing) {
-    auto model = tiny_model();
+    auto model = test::tiny_model();
     io::SafetensorsReader in(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
     const auto noise = in.load("noise").to(torch::kFloat32), cc = in.load("context_cond").to(torch::kFloat32),
                cu = in.load("context_uncond").to(torch::kFloat32);

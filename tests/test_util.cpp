@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "wan/checkpoint.h"
+
 namespace profdit::test {
 
 namespace fs = std::filesystem;
@@ -28,6 +30,11 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     EXPECT_EQ(a.sizes(), b.sizes());
     if (a.sizes() != b.sizes()) return 1e30;
     return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+wan::WanModel tiny_model() {
+    return wan::load_dit(data_path("wan21_tiny/dit_tiny_weights.safetensors"),
+                         wan::WanConfig::from_json_file(data_path("wan21_tiny/config.json")), torch::kCPU);
 }
 
 static std::string slurp(const std::string& path) {

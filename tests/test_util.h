@@ -5,12 +5,16 @@
 #include <torch/torch.h>
 
 #include "io/safetensors.h"
+#include "wan/dit.h"
 
 namespace profdit::test {
 
 std::string data_path(const std::string& rel);  // tests/data/<rel>
 std::string temp_dir();                          // a fresh directory for this test
 double      max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+// The parity case's tiny Wan2.1 DiT (tests/data/wan21_tiny: official-code random weights), on the CPU.
+wan::WanModel tiny_model();
 
 struct CommandResult {
     int         code = -1;
