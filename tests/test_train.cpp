@@ -47,6 +47,40 @@ TEST(CaptionEncoder, PaddedBatchEqualsSingleCaption) {
     EXPECT_THROW(tok.encode("a purple circle"), InputError);
 }
 
+TEST(Train, LearningRateWarmsUpHoldsAndDecaysLinearly) {
+    train::TrainConfig c;
+    c.lr = 1e-3, c.warmup = 10, c.steps = 100, c.decay_start = 60, c.decay_to = 0.1;
+    EXPECT_DOUBLE_EQ(c.lr_at(0), 1e-4);
+    EXPECT_DOUBLE_EQ(c.lr_at(9), 1e-3);
+    EXPECT_DOUBLE_EQ(c.lr_at(59), 1e-3);
+    EXPECT_DOUBLE_EQ(c.lr_at(60), 1e-3);
+    EXPECT_NEAR(c.lr_at(80), 1e-3 * 0.55, 1e-15);
+    EXPECT_NEAR(c.lr_at(100), 1e-4, 1e-15);
+    c.decay_start = -1;
+    EXPECT_DOUBLE_EQ(c.lr_at(99), 1e-3);
+}
+
+TEST(Train, BadConfigNamesFileKeyAndValue) {
+    const auto dir = test::temp_dir();
+    auto write = [&](const std::string& train) {
+        std::ofstream(dir + "/bad.yaml") << "world: {frames: 8}\ntrain: {" << train << "}\n";
+        return dir + "/bad.yaml";
+    };
+    auto message = [&](const std::string& train) {
+        try {
+            train::TrainConfig::from_yaml_file(write(train));
+        } catch (const InputError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_NE(message("steps: 100, decay_start: 200").find("decay_start"), std::string::npos) << message("steps: 100, decay_start: 200");
+    EXPECT_NE(message("steps: 100, decay_start: 200").find("bad.yaml"), std::string::npos);
+    EXPECT_NE(message("decay_to: 2").find("decay_to"), std::string::npos);
+    EXPECT_NE(message("lr_schedule: cosine").find("lr_schedule"), std::string::npos);
+    EXPECT_THROW(train::TrainConfig::from_yaml_file(dir + "/missing.yaml"), InputError);
+}
+
 TEST(Train, LossGoesDownIdenticallyTwice) {
     const auto dir = test::temp_dir();
     auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 40));

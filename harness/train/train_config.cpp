@@ -64,6 +64,8 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     c.logit_mean       = t.get_double("logit_mean", c.logit_mean, -10.0, 10.0);
     c.logit_std        = t.get_double("logit_std", c.logit_std, 0.01, 10.0);
     c.shift            = t.get_double("shift", c.shift, 0.01, 100.0);
+    c.decay_start      = t.get_int("decay_start", c.decay_start, -1, c.steps);
+    c.decay_to         = t.get_double("decay_to", c.decay_to, 0.0, 1.0);
     c.seed             = uint64_t(t.get_int("seed", 0, 0, 1 << 30));
     c.log_every        = t.get_int("log_every", c.log_every, 1, 1000000);
     c.checkpoint_every = t.get_int("checkpoint_every", c.checkpoint_every, 1, 100000000);
@@ -80,7 +82,15 @@ nlohmann::json TrainConfig::to_json() const {
             {"text_encoder", {{"layers", text_layers}, {"heads", text_heads}}},
             {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
                        {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},
-                       {"logit_std", logit_std}, {"shift", shift}, {"seed", seed}}}};
+                       {"logit_std", logit_std}, {"shift", shift}, {"decay_start", decay_start}, {"decay_to", decay_to},
+                       {"seed", seed}}}};
+}
+
+double TrainConfig::lr_at(int step) const {
+    const double warm = std::min(1.0, double(step + 1) / std::max(1, warmup));
+    if (decay_start < 0 || step < decay_start || steps <= decay_start) return lr * warm;
+    const double f = double(step - decay_start) / double(steps - decay_start);
+    return lr * warm * (1.0 - f * (1.0 - decay_to));
 }
 
 }  // namespace profdit::train

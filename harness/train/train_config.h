@@ -19,12 +19,16 @@ struct TrainConfig {
     int                steps = 2000, batch = 16, warmup = 100, log_every = 10, checkpoint_every = 200, threads = 0;
     double             lr = 5e-4, weight_decay = 0.01, grad_clip = 1.0, ema = 0.999, caption_dropout = 0.1;
     double             logit_mean = 0.0, logit_std = 1.0, shift = 1.0;  // s = shift(sigmoid(N(mean, std)))
+    int                decay_start = -1;    // step where the learning rate starts its linear decay (-1: never)
+    double             decay_to    = 0.0;   // fraction of lr reached at the last step
     uint64_t           seed = 0;
     std::string        out = "data/models/sprites-tiny";
     std::string        command;  // the command line that ran it, recorded in the checkpoint's config.json
 
     static TrainConfig from_yaml_file(const std::string& path);  // InputError naming file:line, key and value
     nlohmann::json     to_json() const;
+    double             lr_at(int step) const;  // linear warm-up over `warmup` steps, constant, linear decay to the end
+
 };
 
 }  // namespace profdit::train

@@ -65,7 +65,7 @@ double Trainer::step_once(int step) {
     auto pred = dit_->forward_batch(xt, t, ctx);                                   // [B, 3, F, H, W]
     auto loss = torch::mse_loss(pred, target);
 
-    const double lr = cfg_.lr * std::min(1.0, double(step + 1) / std::max(1, cfg_.warmup));
+    const double lr = cfg_.lr_at(step);
     for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt_->zero_grad();
     loss.backward();
@@ -89,7 +89,7 @@ void Trainer::run(bool resume, const std::function<void(const StepLog&)>& on_log
         losses_.push_back(l);
         window_s += dt, ++window_n, ++step_;
         if (on_log && (step_ % cfg_.log_every == 0 || step_ == cfg_.steps)) {
-            on_log({step_, l, cfg_.lr * std::min(1.0, double(step_) / std::max(1, cfg_.warmup)), window_n * cfg_.batch / window_s});
+            on_log({step_, l, cfg_.lr_at(step_ - 1), window_n * cfg_.batch / window_s});
             window_s = 0, window_n = 0;
         }
         if (step_ % cfg_.checkpoint_every == 0 || step_ == cfg_.steps) {
