@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 
 #include "common/error.h"
 
@@ -34,7 +36,9 @@ BlockPlan load_block_plan(const std::string& path) {
     if (!o.has("background_blocks")) o.fail("background_blocks", "is required");
     plan.background = o.get_int_list("background_blocks", 0, 100000);
     o.get_int_list("foreground_blocks", 0, 100000);
-    o.get_double_list("r_attn");
+    plan.r_attn = o.get_double_list("r_attn");
+    o.get_double_list("r_attn_spread_steps");
+    o.get_double_list("r_attn_spread_pairs");
     o.get_double("tau", 0, -1e9, 1e9);
     plan.schedule = o.get_node("schedule");
     if (plan.schedule && !plan.schedule.IsMap()) o.fail("schedule", "must be a map");
@@ -43,6 +47,25 @@ BlockPlan load_block_plan(const std::string& path) {
     o.get_node("method");
     o.finish();
     return plan;
+}
+
+std::vector<int> ablation_blocks(const BlockPlan& plan, const std::string& cache, uint64_t seed, int num_blocks, int count) {
+    const size_t n = count > 0 ? size_t(count) : plan.background.size();
+    std::vector<int> order(static_cast<size_t>(num_blocks));
+    std::iota(order.begin(), order.end(), 0);
+    if (cache == "foreground") {
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.r_attn[size_t(a)] > plan.r_attn[size_t(b)]; });
+    } else if (cache == "random") {
+        std::mt19937_64 rng(seed);
+        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::uniform_int_distribution<size_t>(0, i - 1)(rng)]);
+    } else if (count > 0) {
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.r_attn[size_t(a)] < plan.r_attn[size_t(b)]; });
+    } else {
+        return plan.background;
+    }
+    std::vector<int> out(order.begin(), order.begin() + std::ptrdiff_t(std::min(n, order.size())));
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 std::vector<Segment> segments_from_background(const std::vector<int>& background, int num_blocks) {
@@ -106,6 +129,17 @@ std::unique_ptr<CachePolicy> make_profiling_dit(io::Options& opts, const ModelFa
     }
     std::sort(plan.background.begin(), plan.background.end());
     plan.background.erase(std::unique(plan.background.begin(), plan.background.end()), plan.background.end());
+    const std::string cache = opts.get_choice("cache", "background", {"background", "foreground", "random"});
+    const int         seed  = opts.get_int("seed", 0, 0, 1 << 30);
+    const int         count = opts.get_int("cached_blocks", 0, 1, facts.num_blocks);
+    if (opts.has("seed") && cache != "random") opts.fail("seed", "applies to cache: random only");
+    if ((cache == "foreground" || (cache == "background" && count > 0)) && int(plan.r_attn.size()) != facts.num_blocks)
+        opts.fail(cache == "foreground" ? "cache" : "cached_blocks", "ranks blocks by R_attn: needs a profiled plan with r_attn for all " +
+                                                                     std::to_string(facts.num_blocks) + " blocks");
+    if (cache != "background" || count > 0) {
+        plan.background = ablation_blocks(plan, cache, uint64_t(seed), facts.num_blocks, count);
+        plan.name += "-" + cache + (cache == "random" ? std::to_string(seed) : "") + (count > 0 ? "-n" + std::to_string(count) : "");
+    }
     for (int b : plan.background)
         if (b >= facts.num_blocks)
             opts.fail(opts.has("plan") ? "plan" : opts.has("preset") ? "preset" : "background_blocks",

@@ -9,8 +9,9 @@ namespace profdit::policies {
 // A ProfilingDiT block plan: which blocks are background-focused (cached) and, optionally, the step
 // schedule it was profiled with. Written by `profdit profile`, or by hand with background_blocks alone.
 struct BlockPlan {
-    std::string      name;  // preset name, plan file stem, or "inline"
-    std::vector<int> background;
+    std::string         name;  // preset name, plan file stem, or "inline"
+    std::vector<int>    background;
+    std::vector<double> r_attn;  // per block, from a profiled plan file (may be empty)
     YAML::Node       schedule;  // the plan file's schedule map (may hold warmup, final_full), or undefined
 };
 
@@ -18,6 +19,11 @@ struct BlockPlan {
 // Wan2.1/generate.py (40 blocks; 28 cached).
 const std::vector<BlockPlan>& block_plan_presets();
 BlockPlan load_block_plan(const std::string& path);  // InputError naming the file, key and value
+
+// The blocks to cache, `count` of them (0: the plan's |background|): "background" (the plan's list, or with a
+// count the `count` blocks of lowest R_attn), "foreground" (the `count` blocks of highest R_attn), "random"
+// (drawn with `seed`). Ranking needs the plan's r_attn.
+std::vector<int> ablation_blocks(const BlockPlan& plan, const std::string& cache, uint64_t seed, int num_blocks, int count = 0);
 
 // Background runs -> cacheable segments (an isolated block caches its own residual, a maximal run of
 // consecutive blocks one residual across it); foreground runs -> computed segments.

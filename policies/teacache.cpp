@@ -1,5 +1,8 @@
 #include "policies/teacache.h"
 
+#include <filesystem>
+#include <optional>
+
 #include "common/error.h"
 
 namespace profdit::policies {
@@ -17,6 +20,35 @@ const std::vector<TeaCachePreset>& teacache_presets() {
         {"wan2.1-i2v-720p-ret", "Wan2.1-I2V-14B", {8.10705460e+03, 2.13393892e+03, -3.72934672e+02, 1.66203073e+01, -4.17769401e-02}, "e0", 5, 0},
     };
     return p;
+}
+
+TeaCacheFile load_teacache_file(const std::string& path) {
+    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open TeaCache coefficient file");
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
+    }
+    if (!root.IsMap()) input_error(path + ": a TeaCache coefficient file must be a YAML map with coefficients");
+    io::Options  o(root, "teacache coefficients", path);
+    TeaCacheFile f;
+    f.name = std::filesystem::path(path).stem().string();
+    if (!o.has("coefficients")) o.fail("coefficients", "is required");
+    const auto c = o.get_double_list("coefficients");
+    if (c.size() != 5) o.fail("coefficients", "must list 5 numbers (4th-order polynomial, highest first), got " + std::to_string(c.size()));
+    std::copy(c.begin(), c.end(), f.coefficients.begin());
+    f.indicator  = o.get_choice("indicator", f.indicator, {"e", "e0", "modulated_input"});
+    f.ret_steps  = o.get_int("ret_steps", f.ret_steps, 0, 100000);
+    f.final_full = o.get_int("final_full", f.final_full, 0, 100000);
+    o.get_node("r2");
+    o.get_node("source");
+    o.finish();
+    return f;
+}
+
+double relative_l1(const torch::Tensor& cur, const torch::Tensor& prev) {
+    return ((cur - prev).abs().mean() / prev.abs().mean()).item<double>();
 }
 
 TeaCachePolicy::TeaCachePolicy(const ModelFacts& facts, double threshold, std::array<double, 5> coefficients,
@@ -48,8 +80,7 @@ CallPlan TeaCachePolicy::plan(const CallInfo& call) {
     if (call.step < ret_steps_ || call.step >= call.steps - final_full_ || !prev_[b].defined()) {
         acc_[b] = 0;
     } else {
-        const double rel = ((cur - prev_[b]).abs().mean() / prev_[b].abs().mean()).item<double>();
-        acc_[b] += rescale(rel);
+        acc_[b] += rescale(relative_l1(cur, prev_[b]));
         if (acc_[b] < threshold_) compute = false;
         else acc_[b] = 0;
     }
@@ -73,8 +104,21 @@ std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& 
     std::array<double, 5> coeff{};
     std::string name;
     const TeaCachePreset* preset = nullptr;
+    std::optional<TeaCacheFile> file;
     YAML::Node c = opts.get_node("coefficients");
-    if (c && c.IsSequence()) {
+    auto names_file = [](const std::string& s) {
+        const auto ext = std::filesystem::path(s).extension().string();
+        if (ext == ".yaml" || ext == ".yml") return true;
+        for (const auto& p : teacache_presets())
+            if (p.name == s) return false;
+        return s != "auto" && std::filesystem::is_regular_file(s);
+    };
+    if (c && c.IsScalar() && names_file(c.Scalar())) {
+        if (!std::filesystem::is_regular_file(c.Scalar())) opts.fail("coefficients", "names the file '" + c.Scalar() + "', which does not exist");
+        file  = load_teacache_file(c.Scalar());
+        coeff = file->coefficients;
+        name  = file->name;
+    } else if (c && c.IsSequence()) {
         auto v = opts.get_double_list("coefficients");
         if (v.size() != 5) opts.fail("coefficients", "must list 5 numbers (4th-order polynomial, highest first), got " + std::to_string(v.size()));
         std::copy(v.begin(), v.end(), coeff.begin());
@@ -95,9 +139,10 @@ std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& 
         coeff = preset->coefficients;
         name  = preset->name;
     }
-    const std::string indicator = opts.get_choice("indicator", preset ? preset->indicator : "e", {"e", "e0", "modulated_input"});
-    const int ret_steps  = opts.get_int("ret_steps", preset ? preset->ret_steps : 1, 0, 100000);
-    const int final_full = opts.get_int("final_full", preset ? preset->final_full : 1, 0, 100000);
+    const std::string indicator = opts.get_choice("indicator", file ? file->indicator : preset ? preset->indicator : "e",
+                                                  {"e", "e0", "modulated_input"});
+    const int ret_steps  = opts.get_int("ret_steps", file ? file->ret_steps : preset ? preset->ret_steps : 1, 0, 100000);
+    const int final_full = opts.get_int("final_full", file ? file->final_full : preset ? preset->final_full : 1, 0, 100000);
     opts.finish();
     return std::make_unique<TeaCachePolicy>(facts, threshold, coeff, name, indicator, ret_steps, final_full);
 }

@@ -20,6 +20,19 @@ struct TeaCachePreset {
 };
 const std::vector<TeaCachePreset>& teacache_presets();
 
+// A coefficient file written by `profdit calibrate teacache` (docs/policies.md): coefficients, indicator,
+// ret_steps, final_full; r2 and source are informative. InputError naming the file and key.
+struct TeaCacheFile {
+    std::string           name;  // the file's stem
+    std::array<double, 5> coefficients{};
+    std::string           indicator = "modulated_input";
+    int                   ret_steps = 1, final_full = 1;
+};
+TeaCacheFile load_teacache_file(const std::string& path);
+
+// mean|cur - prev| / mean|prev|, the indicator distance TeaCache rescales.
+double relative_l1(const torch::Tensor& cur, const torch::Tensor& prev);
+
 // TeaCache: the whole stack is one cacheable segment. Per CFG branch, the relative L1 change of the
 // indicator since the branch's previous call is rescaled by the polynomial and accumulated; while the
 // sum stays below `threshold` the call reuses the cached residual, otherwise it computes and resets.

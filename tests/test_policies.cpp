@@ -319,3 +319,41 @@ TEST(Policies, TagsAreDeterministic) {
     EXPECT_EQ(policy("{name: step_skip, interval: 3, warmup: 2}")->tag(), "step_skip-i3-w2-f1-residual");
     EXPECT_EQ(policy("none")->tag(), "none");
 }
+
+TEST(TeaCache, LoadsCalibratedCoefficientFile) {
+    const auto dir = test::temp_dir();
+    std::ofstream(dir + "/sprites-cal.yaml") << "# written by profdit calibrate teacache\ncoefficients: [1, -2, 3, 0.5, 0.01]\n"
+                                                "indicator: e0\nr2: 0.97\nret_steps: 2\nfinal_full: 0\nsource: {model: \"x\", points: 9}\n";
+    auto p = policy("{name: teacache, threshold: 0.1, coefficients: " + dir + "/sprites-cal.yaml}");
+    EXPECT_EQ(p->tag(), "teacache-thr0.1-e0-sprites-cal-r2-f0");
+    EXPECT_EQ(p->params()["coefficients"].as<std::vector<double>>(), (std::vector<double>{1, -2, 3, 0.5, 0.01}));
+    EXPECT_NEAR(dynamic_cast<policies::TeaCachePolicy&>(*p).rescale(0.5), 0.0625 - 0.25 + 0.75 + 0.25 + 0.01, 1e-12);
+    // The policy's own options override the file's.
+    auto q = policy("{name: teacache, threshold: 0.1, coefficients: " + dir + "/sprites-cal.yaml, indicator: modulated_input, ret_steps: 1, final_full: 1}");
+    EXPECT_EQ(q->tag(), "teacache-thr0.1-modulated_input-sprites-cal-r1-f1");
+    // Only coefficients are required; a file without the extension is recognised by existing.
+    std::ofstream(dir + "/plain") << "coefficients: [0, 0, 0, 1, 0]\n";
+    EXPECT_EQ(policy("{name: teacache, coefficients: " + dir + "/plain}")->tag(), "teacache-thr0.08-modulated_input-plain-r1-f1");
+}
+
+TEST(TeaCache, BadCoefficientFiles) {
+    const auto dir = test::temp_dir();
+    struct Case {
+        std::string file, text, expect;
+    };
+    for (const Case& c : {Case{"missing.yaml", "", "option 'coefficients' names the file '" + dir + "/missing.yaml', which does not exist"},
+                          Case{"malformed.yaml", "coefficients: [1, 2\n", "malformed.yaml:"},
+                          Case{"list.yaml", "[1, 2, 3]\n", "list.yaml: a TeaCache coefficient file must be a YAML map"},
+                          Case{"none.yaml", "indicator: e\n", "none.yaml: teacache coefficients: option 'coefficients' is required"},
+                          Case{"short.yaml", "coefficients: [1, 2]\n", "short.yaml:1: teacache coefficients: option 'coefficients' must list 5 numbers"},
+                          Case{"key.yaml", "coefficients: [0, 0, 0, 1, 0]\nthreshold: 0.1\n", "key.yaml:2: teacache coefficients: unknown option 'threshold'"},
+                          Case{"ind.yaml", "coefficients: [0, 0, 0, 1, 0]\nindicator: x\n", "ind.yaml:2: teacache coefficients: option 'indicator' must be one of"}}) {
+        if (!c.text.empty()) std::ofstream(dir + "/" + c.file) << c.text;
+        try {
+            policy("{name: teacache, coefficients: " + dir + "/" + c.file + "}");
+            ADD_FAILURE() << "no error for " << c.file;
+        } catch (const InputError& e) {
+            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
+        }
+    }
+}

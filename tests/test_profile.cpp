@@ -97,14 +97,19 @@ TEST(BlockFocus, RAttnIsTheShareOfForegroundTokensWithHighAttention) {
     const auto received = torch::tensor({0.7f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f, 0.3f, 0.6f});
     const auto fg       = torch::tensor({1, 1, 0, 0, 0, 0, 1, 0}, torch::kBool);
     // fg tokens 0 (0.7 > 0.25: high), 1 (0.1: low), 6 (0.3 > 0.25: high) -> 2 of 3
-    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, 1.0), 2.0 / 3.0);
+    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, {"mean", 1.0}), 2.0 / 3.0);
     // at 2 x the frame mean (0.5) only token 0 -> 1 of 3
-    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, 2.0), 1.0 / 3.0);
-    EXPECT_TRUE(std::isnan(profile::foreground_high_share(received, torch::zeros({8}, torch::kBool), 2, 1.0)));
+    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, {"mean", 2.0}), 1.0 / 3.0);
+    EXPECT_TRUE(std::isnan(profile::foreground_high_share(received, torch::zeros({8}, torch::kBool), 2)));
+    // quantile 0.5 of each frame (sorted index round(0.5 * 3) = 2): frame 0 {0.1, 0.1, 0.1, 0.7} -> 0.1, frame 1
+    // {0.05, 0.05, 0.3, 0.6} -> 0.3; high: token 0 (0.7), token 7 (0.6) -> fg high only token 0 -> 1 of 3
+    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, {"quantile", 0.5}), 1.0 / 3.0);
+    // quantile 0.25 (index round(0.75) = 1): thresholds 0.1 and 0.05 -> tokens 0 and 6 -> 2 of 3
+    EXPECT_DOUBLE_EQ(profile::foreground_high_share(received, fg, 2, {"quantile", 0.25}), 2.0 / 3.0);
 
     auto per_step = torch::stack({torch::stack({received, received.flip(0)}),                                   // step 0
                                   torch::stack({received, torch::full({8}, std::nan(""), torch::kFloat32)})});  // step 1: block 1 reused
-    const auto [mean, spread] = profile::r_attn(per_step, fg, 2, 1.0);
+    const auto [mean, spread] = profile::r_attn(per_step, fg, 2);
     // block 0: 2/3 at both steps. block 1, step 0 only: flipped = {0.6, 0.3, 0.05, 0.05, 0.1, 0.1, 0.1, 0.7}:
     // fg tokens 0 (0.6 high), 1 (0.3 high), 6 (0.1 low) -> 2/3; step 1 not computed.
     EXPECT_DOUBLE_EQ(mean[0].item<double>(), 2.0 / 3.0);

@@ -26,6 +26,11 @@ Command add_world_eval(CLI::App& app);
 #ifdef PROFDIT_HAVE_HDF5
 Command add_run(CLI::App& app);
 Command add_merge(CLI::App& app);
+Command add_profile(CLI::App& app);
+Command add_report(CLI::App& app);
+#endif
+#if defined(PROFDIT_HAVE_HDF5) && defined(PROFDIT_HAVE_EIGEN)
+Command add_calibrate(CLI::App& app);
 #endif
 
 // --device, --dtype, --threads, shared by the commands that run the model.

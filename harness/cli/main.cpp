@@ -18,7 +18,11 @@ int main(int argc, char** argv) {
     const std::vector<cli::Command> commands = {cli::add_dit_forward(app), cli::add_sample(app), cli::add_info(app), cli::add_synth(app),
                                                cli::add_train(app),       cli::add_world_eval(app),
 #ifdef PROFDIT_HAVE_HDF5
-                                               cli::add_run(app),         cli::add_merge(app)
+                                               cli::add_run(app),         cli::add_merge(app),       cli::add_profile(app),
+                                               cli::add_report(app),
+#endif
+#if defined(PROFDIT_HAVE_HDF5) && defined(PROFDIT_HAVE_EIGEN)
+                                               cli::add_calibrate(app),
 #endif
     };
     if (argc > 1 && argv[1][0] != '-') {

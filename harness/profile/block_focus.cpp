@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace profdit::profile {
 
@@ -17,24 +18,39 @@ torch::Tensor token_mask(const torch::Tensor& pixel_mask, const std::array<int64
     return (m.mean({1, 3, 5}) >= min_share).reshape({-1});                                  // [F' * H' * W']
 }
 
-double foreground_high_share(const torch::Tensor& received, const torch::Tensor& fg, int64_t frames, double multiple) {
+std::string HighRule::text() const { return kind == "mean" ? "mean x" + format_number("%g", value) : "quantile " + format_number("%g", value); }
+
+double foreground_high_share(const torch::Tensor& received, const torch::Tensor& fg, int64_t frames, const HighRule& rule) {
     auto r = received.to(torch::kFloat64).view({frames, -1});                          // [F', H' W']
     if (torch::isnan(r).any().item<bool>()) return std::nan("");
     auto f  = fg.view({frames, -1});                                                   // [F', H' W']
     const auto n_fg = f.sum().item<int64_t>();
     if (n_fg == 0) return std::nan("");
-    auto high = r > r.mean(1, true) * multiple;                                        // [F', H' W']
+    auto threshold = rule.kind == "quantile" ? std::get<0>(r.sort(1)).select(1, std::min<int64_t>(r.size(1) - 1, int64_t(rule.value * double(r.size(1) - 1) + 0.5))).unsqueeze(1)
+                                             : r.mean(1, true) * rule.value;          // [F', 1]
+    auto high = r > threshold;                                                         // [F', H' W']
     return (high & f).sum().item<double>() / double(n_fg);
 }
 
-std::pair<torch::Tensor, torch::Tensor> r_attn(const torch::Tensor& received, const torch::Tensor& fg, int64_t frames, double multiple) {
+torch::Tensor r_attn_per_step(const torch::Tensor& received, const torch::Tensor& fg, int64_t frames, const HighRule& rule) {
     const auto S = received.size(0), B = received.size(1);
+    auto out = torch::full({S, B}, std::nan(""), torch::kFloat64);                     // [S, blocks]
+    auto acc = out.accessor<double, 2>();
+    for (int64_t s = 0; s < S; ++s)
+        for (int64_t b = 0; b < B; ++b) acc[s][b] = foreground_high_share(received[s][b], fg, frames, rule);
+    return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> r_attn(const torch::Tensor& received, const torch::Tensor& fg, int64_t frames, const HighRule& rule) {
+    const auto per_step = r_attn_per_step(received, fg, frames, rule);                 // [S, blocks]
+    const auto B = per_step.size(1);
     auto mean = torch::full({B}, std::nan(""), torch::kFloat64), spread = torch::full({B}, std::nan(""), torch::kFloat64);
+    auto acc = per_step.accessor<double, 2>();
     for (int64_t b = 0; b < B; ++b) {
         double sum = 0, lo = INFINITY, hi = -INFINITY;
         int    n   = 0;
-        for (int64_t s = 0; s < S; ++s) {
-            const double v = foreground_high_share(received[s][b], fg, frames, multiple);
+        for (int64_t s = 0; s < per_step.size(0); ++s) {
+            const double v = acc[s][b];
             if (std::isnan(v)) continue;
             sum += v, ++n, lo = std::min(lo, v), hi = std::max(hi, v);
         }

@@ -237,7 +237,17 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     t.finish();
 
     io::Options pr(o.get_node("profile"), "profile", path);
-    x.similarity = pr.get_bool("similarity", true);
+    x.profile.similarity    = pr.get_bool("similarity", true);
+    x.profile.attention     = pr.get_bool("attention", false);
+    x.profile.mask          = pr.get_choice("mask", "gt", {"gt", "auto", "file"});
+    x.profile.mask_file     = pr.get_string("mask_file", "");
+    if ((x.profile.mask == "file") != !x.profile.mask_file.empty())
+        pr.fail(x.profile.mask == "file" ? "mask" : "mask_file", "mask: file needs mask_file: PATH (and mask_file needs mask: file)");
+    x.profile.high          = pr.get_choice("high", "mean", {"mean", "quantile"});
+    x.profile.high_value    = pr.get_double("high_value", x.profile.high == "mean" ? 1.0 : 0.8, 0.0, x.profile.high == "mean" ? 1e6 : 1.0);
+    x.profile.query_chunk   = pr.get_int("query_chunk", 64, 1, 1 << 20);
+    x.profile.query_stride  = pr.get_int("query_stride", 1, 1, 1 << 20);
+    x.profile.keep_received = pr.get_bool("keep_received", false);
     pr.finish();
 
     x.video  = o.get_bool("video", false);

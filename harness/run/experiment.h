@@ -30,6 +30,20 @@ struct PolicySetting {
     std::string source;  // file:line
 };
 
+// `profile:` — observers on the run. Similarity (every run): the noise prediction's change per step.
+// Attention (reference runs, in an extra untimed pass): received attention per block and step, the
+// foreground mask (`gt`, `auto` or `file`) and ProfilingDiT's R_attn per step and block.
+struct ProfileSpec {
+    bool        similarity = true;
+    bool        attention  = false;
+    std::string mask       = "gt";    // gt | auto | file
+    std::string mask_file;            // `file`: path; {prompt} and {seed} are replaced per pair
+    std::string high       = "mean";  // a token's received attention is high above: mean (value x its frame's mean) | quantile (of its frame)
+    double      high_value = 1.0;
+    int64_t     query_chunk = 64, query_stride = 1;
+    bool        keep_received = false;  // store received attention [S, blocks, L] (large for real models)
+};
+
 struct Experiment {
     std::string                path;
     std::string                name;
@@ -41,7 +55,7 @@ struct Experiment {
     std::vector<PolicySetting> policies;  // expanded grid, `none` first when listed
     std::vector<MetricSpec>    metrics;
     int                        warmup_runs = 1, repeats = 1;
-    bool                       similarity = true;  // noise_pred_rel_l1 per step
+    ProfileSpec                profile;
     bool                       video      = false; // store uint8 frames of every run
     std::string                output;
 };

@@ -6,8 +6,9 @@
 
 namespace profdit::run {
 
-// An observer around a denoiser: wall time of every call (device synchronised) and the relative L1
-// change of each branch's prediction from the previous step, ||v_s - v_{s-1}||_1 / ||v_{s-1}||_1.
+// An observer around a denoiser: wall time of every call (device synchronised) and the change of each
+// branch's prediction from the previous step: relative L1 ||v_s - v_{s-1}||_1 / ||v_{s-1}||_1 and cosine
+// similarity. The similarities stay on the device until read (no extra sync inside the timed loop).
 class RecordingDenoiser : public sampling::Denoiser {
   public:
     RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity);
@@ -15,13 +16,17 @@ class RecordingDenoiser : public sampling::Denoiser {
                           const torch::Tensor& context) override;
 
     const std::vector<double>& call_ms() const { return call_ms_; }  // [steps * 2], step-major
-    const std::vector<double>& rel_l1() const { return rel_l1_; }    // [steps * 2], NaN at step 0
+    std::vector<double>        rel_l1() const { return read(rel_l1_); }  // [steps * 2], NaN at step 0
+    std::vector<double>        cosine() const { return read(cosine_); }  // [steps * 2], NaN at step 0
 
   private:
-    sampling::Denoiser& inner_;
-    bool                similarity_;
-    std::vector<double> call_ms_, rel_l1_;
-    torch::Tensor       last_[sampling::kNumBranches];
+    static std::vector<double> read(const std::vector<torch::Tensor>& v);
+
+    sampling::Denoiser&        inner_;
+    bool                       similarity_;
+    std::vector<double>        call_ms_;
+    std::vector<torch::Tensor> rel_l1_, cosine_;  // 0-dim f64 per call, undefined where not measured
+    torch::Tensor              last_[sampling::kNumBranches];
 };
 
 }  // namespace profdit::run

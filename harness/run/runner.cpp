@@ -21,6 +21,7 @@
 #include "metrics/ssim.h"
 #include "policies/none.h"
 #include "run/pipeline.h"
+#include "run/profiler_pass.h"
 #include "run/recorder.h"
 #include "sampling/cached_denoiser.h"
 #include "store/store.h"
@@ -64,7 +65,7 @@ struct Outcome {
     torch::Tensor          latent, frames;  // [C, F, H, W], [F, 3, H, W]
     std::vector<double>    dit_ms, decode_ms;
     std::vector<double>    call_ms;  // [S * 2], median over repeats
-    std::vector<double>    rel_l1;   // [S * 2]
+    std::vector<double>    rel_l1, cosine;  // [S * 2]
     sampling::CacheStats   stats;
 };
 
@@ -123,7 +124,7 @@ Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, cons
     for (int r = 0; r < x_.repeats; ++r) {
         p.reset();
         sampling::CachedDenoiser cached(pipe_.dit, p, steps);
-        RecordingDenoiser        rec(cached, steps, x_.similarity && r == 0);
+        RecordingDenoiser        rec(cached, steps, x_.profile.similarity && r == 0);
         const auto               t0 = Clock::now();
         auto res = sampling::sample_cfg(rec, noise, pr.cond, negative_, x_.sampling, [&](int i, int n) {
             if (r == 0) progress(label, pair, i, n);
@@ -139,6 +140,7 @@ Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, cons
             o.latent = res.final_latent;
             o.frames = frames;
             o.rel_l1 = rec.rel_l1();
+            o.cosine = rec.cosine();
             o.stats  = cached.stats();
         }
     }
@@ -174,7 +176,10 @@ store::Record Sweep::record(const Outcome& o, const Prompt& pr, const Pair& pair
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     r.datasets["memory/peak_rss_bytes"] = {scalar(double(ru.ru_maxrss) * 1024.0), {}, {{"note", "the process's peak resident set so far (getrusage)"}}, false};
-    if (x_.similarity) r.datasets["similarity/noise_pred_rel_l1"] = {vec_tensor(o.rel_l1, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
+    if (x_.profile.similarity) {
+        r.datasets["similarity/noise_pred_rel_l1"] = {vec_tensor(o.rel_l1, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
+        r.datasets["similarity/noise_pred_cos"]    = {vec_tensor(o.cosine, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
+    }
     if (x_.video)
         r.datasets["video"] = {((o.frames.permute({0, 2, 3, 1}) + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).contiguous(), {}, {}, true};
     return r;
@@ -211,6 +216,7 @@ RunnerResult Sweep::run() {
     const bool region = std::any_of(x_.metrics.begin(), x_.metrics.end(), [](const MetricSpec& m) { return m.name == "region"; });
     if (region && !pipe_.foreground_mask)
         input_error(x_.path + ": metrics: region needs a foreground mask source, which model '" + pipe_.label + "' does not have");
+    check_mask_source(pipe_, x_);
 
     const auto& cfg = pipe_.dit->config();
     const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
@@ -290,6 +296,12 @@ RunnerResult Sweep::run() {
             auto rec = record(ref, pr, pair);
             rec.str_attrs["policy"] = "none";
             rec.datasets["latent"]  = {ref.latent.to(torch::kFloat32).contiguous(), {}, {}, false};
+            if (x_.profile.attention) {
+                Stopwatch sw{res_.time.model_s};
+                progress("profiling", pair, 0, 1);
+                add_profile(rec, profile_reference(pipe_, x_, pair, noise, pr.cond, negative_, ref.frames), x_.profile);
+                progress("profiling", pair, 1, 1);
+            }
             Stopwatch sw{res_.time.store_s};
             st->write(pair.reference, rec, "done");
             ++res_.computed;

@@ -76,7 +76,11 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
     if (plan.reuse.size() != segments_.size())
         throw std::logic_error("policy " + policy_.name() + " planned " + std::to_string(plan.reuse.size()) + " segments, has " +
                                std::to_string(segments_.size()));
-    if (plan.reuse_output && cache.output.defined()) return cache.output;
+    const bool notify = call_observer_ && call_observer_->wants_call(step, branch);
+    if (plan.reuse_output && cache.output.defined()) {
+        if (notify) call_observer_->on_call(step, branch, call, cache.output);
+        return cache.output;
+    }
 
     auto& em = call.embedded();
     stats_.flops_computed += flops_->embed + flops_->head;
@@ -107,6 +111,7 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
     auto out = model_->unpatchify(model_->head_tokens(x, em.cond), em.cond.grid);  // [C, F, H, W]
     if (policy_.caches_output()) cache.output = out;
     stats_.peak_cache_bytes = std::max(stats_.peak_cache_bytes, cache_bytes());
+    if (notify) call_observer_->on_call(step, branch, call, out);
     return out;
 }
 

@@ -30,6 +30,7 @@ class CachedDenoiser : public Denoiser {
     const CacheStats& stats() const { return stats_; }
     const torch::Tensor& cached(Branch b, size_t segment) const { return cache_[b].residual.at(segment); }
     void                 observe(BlockObserver* observer) { observer_ = observer; }  // nullptr: none
+    void                 observe_calls(CallObserver* observer) { call_observer_ = observer; }  // nullptr: none
 
   private:
     struct BranchCache {
@@ -46,6 +47,7 @@ class CachedDenoiser : public Denoiser {
     std::optional<metrics::DiTFlops> flops_;
     CacheStats                     stats_;
     BlockObserver*                 observer_ = nullptr;
+    CallObserver*                  call_observer_ = nullptr;
 };
 
 }  // namespace profdit::sampling
