@@ -1,5 +1,6 @@
 // From profiles to a ProfilingDiT plan: R_attn summaries over steps and pairs, the block split by tau and by
 // budget, the step schedule suggested by the similarity curve, and the profiling memory bound.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +80,10 @@ TEST(PlanBuilder, ReceivedAttentionMemoryIsBoundedAt4096Tokens) {
     ASSERT_EQ(pipe(fds), 0);
     const pid_t pid = fork();
     if (pid == 0) {
+        // Every buffer over 1 MB is its own mapping, returned when freed: the peak RSS is the peak of live memory,
+        // not of what the allocator keeps cached.
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 20);
         torch::set_num_threads(1);
         rusage before{}, after{};
         getrusage(RUSAGE_SELF, &before);

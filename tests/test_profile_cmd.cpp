@@ -33,16 +33,29 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
+// A centred 16 x 16 square in every frame: foreground that does not depend on what 6 sampling steps draw.
+std::string square_masks(const std::string& dir) {
+    store::FileInfo info;
+    auto st = store::Store::open(dir + "/square.h5", info, false);
+    store::Record rec;
+    auto m = torch::zeros({8, 32, 32}, torch::kUInt8);
+    m.narrow(1, 8, 16).narrow(2, 8, 16).fill_(1);
+    rec.datasets["masks"] = {m, {}, {}, false};
+    st.write("/seg", rec, "done");
+    return dir + "/square.h5:/seg/masks";
+}
+
 TEST(ProfileCmd, WritesAPlanAndTheProfiles) {
     const auto dir = test::temp_dir();
-    auto r = run_profdit("profile " + experiment(dir) + " --out " + dir + "/plan.yaml --budget 0.5 --quiet");
+    auto r = run_profdit("profile " + experiment(dir) + " --set profile.mask=file --set profile.mask_file=" + square_masks(dir) +
+                         " --out " + dir + "/plan.yaml --budget 0.5 --quiet");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("| block |"), std::string::npos) << r.out;
     const auto plan = policies::load_block_plan(dir + "/plan.yaml");
     EXPECT_EQ(plan.background.size(), 3u);  // 6 blocks, half the compute kept
     const auto yaml = YAML::LoadFile(dir + "/plan.yaml");
     EXPECT_EQ(yaml["r_attn"].size(), 6u);
-    EXPECT_EQ(yaml["source"]["mask"].as<std::string>(), "gt");
+    EXPECT_EQ(yaml["source"]["mask"].as<std::string>(), "file");
     for (const auto& v : yaml["r_attn"]) EXPECT_TRUE(v.as<double>() >= 0 && v.as<double>() <= 1) << v;
 
     auto st = store::Store::open_existing(dir + "/plan.h5");

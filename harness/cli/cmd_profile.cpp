@@ -93,6 +93,12 @@ int run_profile(const ProfileCmdOptions& o) {
     profile::BlockSplit split;
     torch::Tensor       sens_psnr;
     if (o.method == "attention") {
+        std::string undefined;
+        for (int b = 0; b < blocks; ++b)
+            if (std::isnan(focus.mean[b].item<double>())) undefined += (undefined.empty() ? "" : ", ") + std::to_string(b);
+        if (!undefined.empty())
+            input_error(x.path + ": profile: R_attn is undefined for block(s) " + undefined + ": the mask source '" + x.profile.mask +
+                        "' found no foreground token in any reference (try more sampling steps, mask: auto or mask: file)");
         split = std::isnan(o.tau) ? profile::split_by_budget(focus.mean, budget) : profile::split_by_tau(focus.mean, o.tau);
     } else {
         // Cache each block alone with the suggested schedule; the least harmful blocks become background.
