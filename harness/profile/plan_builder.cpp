@@ -19,11 +19,14 @@ BlockFocus summarize_focus(const std::vector<torch::Tensor>& per_pair) {
     auto hi = torch::where(valid, all, torch::full_like(all, -INFINITY)).amax(1);
     auto lo = torch::where(valid, all, torch::full_like(all, INFINITY)).amin(1);
     auto var = (torch::where(valid, all - pair_mean.unsqueeze(1), torch::zeros_like(all)).pow(2)).sum(1) / n;
+    const auto pv  = ~torch::isnan(pair_mean);                           // [P, blocks]: pairs with foreground
+    const auto nan = torch::full_like(pair_mean, NAN);
     BlockFocus f;
-    f.mean         = pair_mean.mean(0);                                  // [blocks]
-    f.spread_steps = (hi - lo).mean(0);
-    f.std_steps    = var.sqrt().mean(0);
-    f.spread_pairs = pair_mean.amax(0) - pair_mean.amin(0);
+    f.mean         = pair_mean.nanmean(0);                               // [blocks]
+    f.spread_steps = torch::where(pv, hi - lo, nan).nanmean(0);
+    f.std_steps    = torch::where(pv, var.sqrt(), nan).nanmean(0);
+    f.spread_pairs = torch::where(pv, pair_mean, torch::full_like(pair_mean, -INFINITY)).amax(0) -
+                     torch::where(pv, pair_mean, torch::full_like(pair_mean, INFINITY)).amin(0);
     f.per_step     = zeroed.sum(0) / valid.sum(0).to(torch::kFloat64);   // [S, blocks]
     return f;
 }
