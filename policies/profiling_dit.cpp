@@ -22,15 +22,7 @@ const std::vector<BlockPlan>& block_plan_presets() {
 }
 
 BlockPlan load_block_plan(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open plan file");
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::Exception& e) {
-        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
-    }
-    if (!root.IsMap()) input_error(path + ": a plan file must be a YAML map with background_blocks");
-    io::Options o(root, "plan", path);
+    io::Options o(io::load_yaml_file(path, "plan file", "with background_blocks"), "plan", path);
     BlockPlan plan;
     plan.name = std::filesystem::path(path).stem().string();
     if (!o.has("background_blocks")) o.fail("background_blocks", "is required");

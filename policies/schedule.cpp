@@ -58,7 +58,9 @@ RefreshSchedule RefreshSchedule::from_options(io::Options& opts, int default_war
     YAML::Node s = opts.get_node("schedule");
     if (!s) return r;
     if (s.IsScalar()) {
-        io::Options one(YAML::Load("{interval: " + s.Scalar() + "}"), opts.section(), opts.source());
+        YAML::Node m;
+        m["interval"] = s;
+        io::Options one(m, opts.section(), opts.source());
         r.interval = one.get_int("interval", default_interval, 1, 100000);
         return r;
     }

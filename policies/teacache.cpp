@@ -23,15 +23,7 @@ const std::vector<TeaCachePreset>& teacache_presets() {
 }
 
 TeaCacheFile load_teacache_file(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open TeaCache coefficient file");
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::Exception& e) {
-        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
-    }
-    if (!root.IsMap()) input_error(path + ": a TeaCache coefficient file must be a YAML map with coefficients");
-    io::Options  o(root, "teacache coefficients", path);
+    io::Options  o(io::load_yaml_file(path, "TeaCache coefficient file", "with coefficients"), "teacache coefficients", path);
     TeaCacheFile f;
     f.name = std::filesystem::path(path).stem().string();
     if (!o.has("coefficients")) o.fail("coefficients", "is required");

@@ -278,6 +278,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicy{"pd_sched_key", "{name: profiling_dit, background_blocks: [1], schedule: {type: fixed, every: 2}}", "unknown option 'every'"},
         BadPolicy{"pd_linear", "{name: profiling_dit, background_blocks: [1], schedule: {type: linear, t_max: 2, t_min: 5}}", "must not exceed t_max"},
         BadPolicy{"pd_list", "{name: profiling_dit, background_blocks: [1], schedule: {type: list}}", "'refresh' is required"},
+        BadPolicy{"pd_sched_scalar", "{name: profiling_dit, background_blocks: [1], schedule: '3}, x: ['}", "option 'interval' must be an integer"},
         BadPolicy{"pd_missing_plan", "{name: profiling_dit, plan: /nonexistent/plan.yaml}", "/nonexistent/plan.yaml: cannot open plan file"},
         BadPolicy{"not_a_map", "[1, 2]", "a policy must be a name or a map with 'name'"}),
     [](const auto& i) { return std::string(i.param.name); });

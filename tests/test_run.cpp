@@ -77,6 +77,19 @@ std::vector<torch::Tensor> run_content(const store::Store& st, const std::string
 
 }  // namespace
 
+TEST(Experiment, GridLargerThanAThousandSettingsIsRefused) {
+    auto n = YAML::Load("{name: step_skip, interval: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],"
+                        " warmup: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51]}");
+    const auto msg = error_of([&] { run::expand_policy(n, "x.yaml:3"); });
+    EXPECT_TRUE(contains(msg, "x.yaml:3: policy step_skip: the grid reaches more than 1000 settings at option 'warmup' (20 x 52)")) << msg;
+    EXPECT_EQ(run::expand_policy(YAML::Load("{name: step_skip, interval: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], warmup: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}"), "x").size(), 100u);
+}
+
+TEST(Experiment, KeysMustBeNames) {
+    const auto msg = error_of([&] { run::expand_policy(YAML::Load("{name: step_skip, [1, 4]: 2}"), "x.yaml:3"); });
+    EXPECT_TRUE(contains(msg, "x.yaml:3: policy step_skip: a key must be a name, got [1, 4]")) << msg;
+}
+
 TEST(Experiment, GridExpandsListsButNotListOptions) {
     auto n = YAML::Load("{name: teacache, threshold: [0.05, 0.1, 0.2], indicator: [e, e0], coefficients: [0, 0, 0, 1, 0]}");
     auto g = run::expand_policy(n, "x.yaml:3");

@@ -78,8 +78,7 @@ void write_atomically(const std::string& out, const std::string& text) {
 }
 
 int run_calibrate(const CalibrateOptions& o) {
-    if (std::find(table_formats().begin(), table_formats().end(), o.format) == table_formats().end())
-        input_error("unknown --format '" + o.format + "' (accepted: md, csv, json)");
+    check_format(o.format);
     const auto& names = profile::teacache_indicators();
     if (o.indicator != "best" && std::find(names.begin(), names.end(), o.indicator) == names.end())
         input_error("unknown --indicator '" + o.indicator + "' (accepted: e, e0, modulated_input, best)");

@@ -44,8 +44,7 @@ std::vector<double> to_vec(const torch::Tensor& t) {
 }
 
 int run_profile(const ProfileCmdOptions& o) {
-    if (std::find(table_formats().begin(), table_formats().end(), o.format) == table_formats().end())
-        input_error("unknown --format '" + o.format + "' (accepted: md, csv, json)");
+    check_format(o.format);
     if (o.method != "attention" && o.method != "sensitivity")
         input_error("unknown --method '" + o.method + "' (accepted: attention, sensitivity)");
     if (!std::isnan(o.tau) && !std::isnan(o.budget)) input_error("give --tau or --budget, not both");

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -81,8 +82,7 @@ const std::vector<std::pair<std::string, std::string>>& metric_columns() {
 }
 
 int run_run(const RunCmdOptions& o) {
-    if (std::find(table_formats().begin(), table_formats().end(), o.format) == table_formats().end())
-        input_error("unknown --format '" + o.format + "' (accepted: md, csv, json)");
+    check_format(o.format);
     const auto x = run::load_experiment(o.experiment, o.set);
     if (!o.emit_slurm.empty()) {
         if (!o.shard.empty()) input_error("--emit-slurm writes the shards itself; drop --shard");
@@ -109,6 +109,11 @@ int run_run(const RunCmdOptions& o) {
                 shown.push_back(key);
                 break;
             }
+    const bool cuda_mem = std::any_of(rows.begin(), rows.end(), [](const run::SummaryRow& r) { return r.peak_cuda_bytes >= 0; });
+    const bool random   = x.model.init == "random";
+    t.columns.push_back("peak rss GiB");
+    if (cuda_mem) t.columns.push_back("peak cuda GiB");
+    if (random) t.columns.push_back("weights");
     for (const char* c : {"steps", "device", "dtype", "commit"}) t.columns.push_back(c);
     for (const auto& row : rows) {
         std::vector<std::string> v = {x.name,
@@ -123,10 +128,19 @@ int run_run(const RunCmdOptions& o) {
             const auto it = row.metrics.find(key);
             v.push_back(it == row.metrics.end() ? "" : format_number(key.rfind("psnr", 0) == 0 ? "%.2f" : "%.4f", it->second));
         }
+        const double gib = 1024.0 * 1024.0 * 1024.0;
+        v.push_back(format_number("%.2f", row.peak_rss_bytes / gib));
+        if (cuda_mem) v.push_back(row.peak_cuda_bytes >= 0 ? format_number("%.2f", row.peak_cuda_bytes / gib) : "");
+        if (random) v.push_back("random");
         for (const auto& s : {std::to_string(x.sampling.steps), info.device, info.dtype, info.git_commit}) v.push_back(s);
         t.rows.push_back(v);
     }
     print_table(t, o.format, std::cout);
+    if (random) {
+        const std::string note = "random weights (model: init: random): only latency and memory mean something; quality metrics "
+                                 "compare noise with noise and are meaningless";
+        (o.format == "md" ? std::cout : std::cerr) << (o.format == "md" ? "\n" : "profdit run: ") << note << "\n";
+    }
     if (!o.quiet) {
         const auto& tb = r.time;
         std::cerr << "profdit run: " << r.file << ": " << r.computed << " run(s) computed, " << r.skipped << " already done, " << r.failed

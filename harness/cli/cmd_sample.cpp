@@ -157,8 +157,7 @@ Command add_sample(CLI::App& app) {
     cmd->add_option("--repeat", o->repeat, "runs of each policy (alternating with none); times are medians")->check(CLI::PositiveNumber);
     o->rt.add_to(cmd);
     return {cmd, [o] {
-                if (std::find(table_formats().begin(), table_formats().end(), o->format) == table_formats().end())
-                    input_error("unknown --format '" + o->format + "' (accepted: md, csv, json)");
+                check_format(o->format);
                 return run_sample(*o);
             }};
 }

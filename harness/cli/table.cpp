@@ -24,6 +24,11 @@ const std::vector<std::string>& table_formats() {
     return f;
 }
 
+void check_format(const std::string& format) {
+    const auto& f = table_formats();
+    if (std::find(f.begin(), f.end(), format) == f.end()) input_error("unknown --format '" + format + "' (accepted: md, csv, json)");
+}
+
 void print_table(const Table& t, const std::string& format, std::ostream& os) {
     if (format == "csv") {
         for (size_t i = 0; i < t.columns.size(); ++i) os << (i ? "," : "") << csv_field(t.columns[i]);

@@ -13,6 +13,7 @@ struct Table {
 };
 
 const std::vector<std::string>& table_formats();  // md, csv, json
+void check_format(const std::string& format);     // InputError "unknown --format 'x' (accepted: md, csv, json)"
 void print_table(const Table& t, const std::string& format, std::ostream& os);
 
 }  // namespace profdit::cli

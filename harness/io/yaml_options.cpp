@@ -1,6 +1,7 @@
 #include "io/yaml_options.h"
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "common/error.h"
@@ -24,6 +25,25 @@ std::string join(const std::vector<T>& v) {
 }
 
 }  // namespace
+
+YAML::Node load_yaml_file(const std::string& path, const std::string& what, const std::string& expect) {
+    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open " + what);
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const YAML::ParserException& e) {
+        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
+    } catch (const YAML::Exception& e) {
+        input_error(path + ": cannot read " + what + " (" + e.msg + ")");
+    }
+    if (!root.IsMap()) input_error(path + ": a " + what + " must be a YAML map" + (expect.empty() ? "" : " " + expect));
+    return root;
+}
+
+std::string key_name(const YAML::Node& key, const std::string& where) {
+    if (key.IsScalar()) return key.Scalar();
+    input_error(where + ": a key must be a name, got " + (key.IsNull() ? std::string("an empty key") : scalar_text(key)));
+}
 
 Options::Options(const YAML::Node& map, std::string section, std::string source)
     : map_(map), section_(std::move(section)), source_(std::move(source)) {
@@ -143,7 +163,7 @@ void Options::finish() {
     if (!map_ || !map_.IsMap()) return;
     std::vector<std::string> accepted(read_.begin(), read_.end());
     for (auto it = map_.begin(); it != map_.end(); ++it) {
-        const std::string key = it->first.as<std::string>();
+        const std::string key = key_name(it->first, source_ + (it->first.Mark().line >= 0 ? ":" + std::to_string(it->first.Mark().line + 1) : "") + ": " + section_);
         if (key == "name") continue;
         if (!read_.count(key))
             input_error(source_ + (it->first.Mark().line >= 0 ? ":" + std::to_string(it->first.Mark().line + 1) : "") +

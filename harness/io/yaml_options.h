@@ -8,6 +8,14 @@
 
 namespace profdit::io {
 
+// Reads a YAML file that must be a map: InputError "<path>: cannot open <what>" when it is missing,
+// "<path>:<line>: malformed YAML (...)" when it does not parse, and "<path>: <what> must be a YAML map
+// <expect>" otherwise.
+YAML::Node load_yaml_file(const std::string& path, const std::string& what, const std::string& expect = "");
+
+// A map key as text; InputError "<where>: a key must be a name, got [1, 2]" for a list, map or empty key.
+std::string key_name(const YAML::Node& key, const std::string& where);
+
 // A YAML map of options (a policy's, a training config's section), read key by key with validation.
 // Every error is an InputError naming the source (file:line), the section, the option, the value and
 // what is accepted; finish() rejects keys that were never read.

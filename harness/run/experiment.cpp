@@ -110,12 +110,31 @@ ModelSpec parse_model(io::Options& root, const std::string& path) {
     m.preset     = o.get_string("preset", "");
     m.dir        = o.get_string("dir", "");
     m.checkpoint = o.get_string("checkpoint", "");
+    m.config     = o.get_string("config", "");
+    m.init       = o.has("init") ? o.get_choice("init", "random", {"random"}) : "";
+    m.seed       = uint64_t(o.get_int("seed", 0, 0, INT_MAX));
     m.device     = o.get_string("device", "cpu");
     m.dtype      = o.get_choice("dtype", "fp32", {"fp32", "bf16"});
     m.threads    = o.get_int("threads", 0, 0, 1024);
+    const bool sized = o.has("frames") || o.has("height") || o.has("width");
+    m.frames     = o.get_int("frames", 81, 1, 100000);
+    m.height     = o.get_int("height", 480, 1, 100000);
+    m.width      = o.get_int("width", 832, 1, 100000);
+    if (int(!m.preset.empty()) + int(!m.dir.empty()) + int(!m.checkpoint.empty()) + int(!m.config.empty()) != 1)
+        root.fail("model", "needs exactly one of preset, dir, checkpoint, config");
+    if (!m.config.empty() && m.init != "random")
+        o.fail("config", "'" + m.config + "' gives only the shapes: add init: random for seeded random weights (or use checkpoint: FOLDER)");
+    if (m.config.empty() && !m.init.empty()) o.fail("init", "random needs config: (wan2.1-t2v-1.3b, wan2.1-t2v-14b or a JSON file)");
+    if (m.config.empty() && o.has("seed")) o.fail("seed", "seeds random weights and needs config: with init: random");
+    if (!m.is_wan() && sized)
+        o.fail(o.has("frames") ? "frames" : o.has("height") ? "height" : "width",
+               "sets a Wan model's video size; a world model (preset, dir) has its own");
+    if (m.is_wan()) {
+        if (m.frames % 4 != 1) o.fail("frames", std::to_string(m.frames) + " is not 4n+1 (1, 5, ..., 17, ..., 81): the VAE's temporal stride is 4");
+        if (m.height % 16) o.fail("height", std::to_string(m.height) + " is not a multiple of 16 (VAE stride 8 times the DiT's patch 2), e.g. 480");
+        if (m.width % 16) o.fail("width", std::to_string(m.width) + " is not a multiple of 16 (VAE stride 8 times the DiT's patch 2), e.g. 832");
+    }
     o.finish();
-    if (int(!m.preset.empty()) + int(!m.dir.empty()) + int(!m.checkpoint.empty()) != 1)
-        root.fail("model", "needs exactly one of preset, dir, checkpoint");
     return m;
 }
 
@@ -135,7 +154,7 @@ std::vector<MetricSpec> parse_metrics(const YAML::Node& n, const std::string& pa
         if (e.IsScalar()) {
             m.name = e.Scalar();
         } else if (e.IsMap() && e.size() == 1) {
-            m.name = e.begin()->first.as<std::string>();
+            m.name = io::key_name(e.begin()->first, line_of(path, e) + ": metrics");
             io::Options o(e.begin()->second, "metric " + m.name, path);
             if (m.name == "lpips") m.weights = o.get_string("weights", "");
             o.finish();
@@ -158,15 +177,21 @@ const std::vector<std::string>& metric_names() {
     return n;
 }
 
+constexpr size_t kMaxGridPoints = 1000;  // per policy entry: a typo in a list must not build millions of runs
+
 std::vector<YAML::Node> expand_policy(const YAML::Node& node, const std::string& source) {
     if (!node.IsMap()) return {YAML::Clone(node)};
-    const std::string name = node["name"] ? node["name"].as<std::string>("") : "";
+    const std::string name = node["name"] && node["name"].IsScalar() ? node["name"].Scalar() : "";
     std::vector<YAML::Node> grid = {YAML::Node(YAML::NodeType::Map)};
     for (auto it = node.begin(); it != node.end(); ++it) {
-        const std::string key = it->first.as<std::string>();
+        const std::string key = io::key_name(it->first, source + ": policy " + name);
         const YAML::Node  v   = it->second;
         const bool expands = v.IsSequence() && (!policies::option_is_list(name, key) || (v.size() > 0 && v[0].IsSequence()));
         if (expands && v.size() == 0) input_error(source + ": policy " + name + ": option '" + key + "' is an empty list");
+        if (expands && grid.size() * v.size() > kMaxGridPoints)
+            input_error(source + ": policy " + name + ": the grid reaches more than " + std::to_string(kMaxGridPoints) +
+                        " settings at option '" + key + "' (" + std::to_string(grid.size()) + " x " + std::to_string(v.size()) +
+                        "); split the sweep");
         std::vector<YAML::Node> next;
         for (const auto& g : grid) {
             if (!expands) {

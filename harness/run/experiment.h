@@ -10,12 +10,18 @@
 
 namespace profdit::run {
 
-// `model:` — a shipped preset (data/models/<preset>), a world-model folder, or (with the full Wan
-// pipeline) a checkpoint; where it runs and in which dtype.
+// `model:` — a shipped preset (data/models/<preset>), a world-model folder, a Wan2.1 checkpoint folder
+// (official or diffusers layout), or a Wan2.1 configuration with seeded random weights (`config:` with
+// `init: random`); where it runs and in which dtype. Wan models also take the video size.
 struct ModelSpec {
     std::string preset, dir, checkpoint;
+    std::string config;            // wan2.1-t2v-1.3b | wan2.1-t2v-14b | PATH.json (with init: random)
+    std::string init;              // "random" with config, "" otherwise
+    uint64_t    seed = 0;          // random weights
+    int         frames = 81, height = 480, width = 832;  // Wan models: video size
     std::string device = "cpu", dtype = "fp32";
     int         threads = 0;
+    bool is_wan() const { return !checkpoint.empty() || !config.empty(); }
 };
 
 // One entry of `metrics:`; lpips carries the user's weight file.

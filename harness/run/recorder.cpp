@@ -1,7 +1,20 @@
 #include "run/recorder.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
+#include <fstream>
+#include <string>
+
+// The CUDA caching allocator's statistics: only where LibTorch was built with CUDA and the CUDA headers
+// are present (the GPU build against a pip PyTorch); Debian's CPU LibTorch 1.13 has neither.
+#if defined(__has_include)
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define PROFDIT_HAVE_CUDA_ALLOCATOR_STATS 1
+#endif
+#endif
 
 #include "common/device.h"
 
@@ -34,6 +47,38 @@ std::vector<double> RecordingDenoiser::read(const std::vector<torch::Tensor>& v)
     for (size_t i = 0; i < v.size(); ++i)
         if (v[i].defined()) out[i] = v[i].item<double>();
     return out;
+}
+
+bool reset_peak_memory(const torch::Device& device) {
+#ifdef PROFDIT_HAVE_CUDA_ALLOCATOR_STATS
+    if (device.is_cuda()) {
+        synchronize(device);
+        c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+    }
+#endif
+    std::ofstream clear("/proc/self/clear_refs");
+    return bool(clear << "5" << std::flush);
+}
+
+PeakMemory read_peak_memory(const torch::Device& device, bool rss_reset) {
+    PeakMemory m;
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmHWM:", 0) == 0) m.rss_bytes = std::stod(line.substr(6)) * 1024.0;  // "VmHWM:   123 kB"
+    m.rss_reset = rss_reset && m.rss_bytes > 0;
+    if (m.rss_bytes <= 0) {
+        rusage ru{};
+        getrusage(RUSAGE_SELF, &ru);
+        m.rss_bytes = double(ru.ru_maxrss) * 1024.0;
+    }
+#ifdef PROFDIT_HAVE_CUDA_ALLOCATOR_STATS
+    if (device.is_cuda()) {
+        synchronize(device);
+        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+        m.cuda_bytes     = double(stats.allocated_bytes[0].peak);  // StatType::AGGREGATE
+    }
+#endif
+    return m;
 }
 
 }  // namespace profdit::run

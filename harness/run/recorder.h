@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "sampling/cfg_loop.h"
@@ -28,5 +29,17 @@ class RecordingDenoiser : public sampling::Denoiser {
     std::vector<torch::Tensor> rel_l1_, cosine_;  // 0-dim f64 per call, undefined where not measured
     torch::Tensor              last_[sampling::kNumBranches];
 };
+
+// Peak memory of the work since reset_peak_memory(): the process's resident-set high-water mark (Linux
+// VmHWM, reset by writing 5 to /proc/self/clear_refs; where that fails, the process's peak so far) and, on
+// CUDA with a PyTorch that has the caching allocator's statistics, the peak bytes allocated on the device
+// (-1 otherwise).
+struct PeakMemory {
+    double rss_bytes  = 0;
+    bool   rss_reset  = false;  // false: process-wide peak since start (monotone over a sweep)
+    double cuda_bytes = -1;
+};
+bool       reset_peak_memory(const torch::Device& device);  // returns whether the RSS peak could be reset
+PeakMemory read_peak_memory(const torch::Device& device, bool rss_reset);
 
 }  // namespace profdit::run

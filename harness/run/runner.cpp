@@ -1,8 +1,6 @@
 #include "run/runner.h"
 #include "common/threads.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -67,6 +65,7 @@ struct Outcome {
     std::vector<double>    call_ms;  // [S * 2], median over repeats
     std::vector<double>    rel_l1, cosine;  // [S * 2]
     sampling::CacheStats   stats;
+    PeakMemory             memory;  // over the repeats and their decodes
 };
 
 class Sweep {
@@ -119,6 +118,7 @@ void Sweep::progress(const std::string& what, const Pair& pair, int step, int st
 Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, const std::string& label, const Pair& pair) {
     Stopwatch sw{res_.time.model_s};
     Outcome   o;
+    const bool rss_reset = reset_peak_memory(pipe_.device());
     std::vector<std::vector<double>> calls;
     const int steps = x_.sampling.steps;
     for (int r = 0; r < x_.repeats; ++r) {
@@ -144,6 +144,7 @@ Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, cons
             o.stats  = cached.stats();
         }
     }
+    o.memory = read_peak_memory(pipe_.device(), rss_reset);
     o.call_ms.resize(calls[0].size());
     for (size_t i = 0; i < o.call_ms.size(); ++i) {
         std::vector<double> v;
@@ -173,9 +174,14 @@ store::Record Sweep::record(const Outcome& o, const Prompt& pr, const Pair& pair
     r.datasets["cache/flops_full"]      = {scalar(o.stats.flops_full), {}, {}, false};
     r.datasets["cache/computed_fraction"] = {scalar(o.stats.computed_fraction()), {}, {}, false};
     r.datasets["cache/peak_cache_bytes"] = {scalar(double(o.stats.peak_cache_bytes)), {}, {}, false};
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    r.datasets["memory/peak_rss_bytes"] = {scalar(double(ru.ru_maxrss) * 1024.0), {}, {{"note", "the process's peak resident set so far (getrusage)"}}, false};
+    r.datasets["memory/peak_rss_bytes"] = {scalar(o.memory.rss_bytes), {},
+                                           {{"note", o.memory.rss_reset ? "peak resident set of this run's sampling loops and decodes (VmHWM, reset before the run)"
+                                                                        : "the process's peak resident set so far (could not reset VmHWM)"}},
+                                           false};
+    if (o.memory.cuda_bytes >= 0)
+        r.datasets["memory/cuda_peak_allocated_bytes"] = {scalar(o.memory.cuda_bytes), {},
+                                                          {{"note", "peak bytes allocated by LibTorch's CUDA caching allocator during this run's loops and decodes"}}, false};
+    if (pipe_.random_weights) r.str_attrs["weights"] = "random";
     if (x_.profile.similarity) {
         r.datasets["similarity/noise_pred_rel_l1"] = {vec_tensor(o.rel_l1, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
         r.datasets["similarity/noise_pred_cos"]    = {vec_tensor(o.cosine, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};

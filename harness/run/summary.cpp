@@ -1,5 +1,6 @@
 #include "run/summary.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "store/store.h"
@@ -23,6 +24,9 @@ std::vector<SummaryRow> summarize(const std::string& file, const std::vector<std
             row.speedup += st.read_num_attr(g, "speedup");
             row.dit_ms += num("latency/dit_ms");
             row.e2e_ms += num("latency/e2e_ms");
+            if (st.exists(g + "/memory/peak_rss_bytes")) row.peak_rss_bytes = std::max(row.peak_rss_bytes, num("memory/peak_rss_bytes"));
+            if (st.exists(g + "/memory/cuda_peak_allocated_bytes"))
+                row.peak_cuda_bytes = std::max(row.peak_cuda_bytes, num("memory/cuda_peak_allocated_bytes"));
             for (const auto& m : st.datasets(g + "/metrics")) {
                 const double v = st.read_num_attr(g + "/metrics/" + m, "mean");
                 if (std::isnan(v)) continue;

@@ -67,7 +67,9 @@ std::string journal_path(const std::string& path) { return path + ".journal"; }
 namespace {
 
 [[noreturn]] void fail(const File& f, const std::string& obj, const std::string& what) {
-    throw std::runtime_error(f.path() + ": " + obj + ": " + what);
+    const int  e     = errno;  // the driver's, when a write failed (HDF5 leaves errno alone)
+    const bool space = e == ENOSPC || e == EFBIG || e == EDQUOT;
+    throw std::runtime_error(f.path() + ": " + obj + ": " + what + (space ? " (" + std::string(std::strerror(e)) + ": disk full?)" : ""));
 }
 
 [[noreturn]] void bad_file(const File& f, const std::string& obj, const std::string& what) {

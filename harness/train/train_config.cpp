@@ -10,15 +10,8 @@
 namespace profdit::train {
 
 TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) input_error(path + ": cannot open training config");
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::Exception& e) {
-        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
-    }
     TrainConfig c;
-    io::Options top(root, "train config", path);
+    io::Options top(io::load_yaml_file(path, "training config"), "train config", path);
     c.name = top.get_string("name", c.name);
     c.out  = top.get_string("output", c.out);
 

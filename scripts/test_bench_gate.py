@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Tests of the regression gate's comparison (scripts/bench_gate.py) on crafted results files; run by ctest
+as bench_gate_logic. Runs the gate as CI does (a subprocess with --baseline/--current), so exit codes and the
+printed table are what is checked."""
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+GATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_gate.py")
+
+MACHINE = {"cpu": "Test CPU", "cores": 2, "torch_version": "1.13.0", "device": "cpu (1 threads)", "bench_threads": "1",
+           "commit": "abc"}
+BASE = {
+    "machine": MACHINE,
+    "policies": {
+        "none": {"computed": 1.0, "ideal_speedup": 1.0, "speedup": 1.0, "psnr": 100.0, "ssim": 1.0, "dit_ms": 900.0},
+        "step_skip_i2": {"computed": 0.542, "ideal_speedup": 1.8, "speedup": 1.70, "psnr": 31.2, "ssim": 0.95, "dit_ms": 530.0},
+        "teacache_t0.1": {"computed": 0.625, "ideal_speedup": 1.55, "speedup": 1.45, "psnr": 34.0, "ssim": 0.97, "dit_ms": 620.0},
+    },
+    "bench": {"BM_DiTForward/0": {"ms": 10.0, "label": "tiny"},
+              "BM_SSIM/2": {"ms": 400.0, "label": "", "frames_per_s": 5.0}},
+}
+
+
+class GateTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def write(self, name, obj):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj))
+        return path
+
+    def gate(self, cur, base=BASE):
+        p = subprocess.run([sys.executable, GATE, "--baseline", self.write("base.json", base), "--current", self.write("cur.json", cur)],
+                           capture_output=True, text=True)
+        return p.returncode, p.stdout, p.stderr
+
+    def row(self, out, check):
+        return next(l for l in out.splitlines() if l.startswith("| " + check + " "))
+
+    def test_identical_passes(self):
+        rc, out, _ = self.gate(BASE)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("bench-gate: PASS", out)
+
+    def test_noise_within_tolerance_passes(self):
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["step_skip_i2"]["speedup"] = 1.70 * 0.93  # -7%
+        cur["policies"]["teacache_t0.1"]["speedup"] = 1.45 * 1.05
+        cur["policies"]["step_skip_i2"]["psnr"] -= 0.3
+        cur["policies"]["teacache_t0.1"]["ssim"] -= 0.003
+        cur["bench"]["BM_DiTForward/0"]["ms"] = 12.5  # +25%
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 0, out)
+
+    def test_speedup_drop_fails(self):
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["step_skip_i2"]["speedup"] = 1.20  # -29.4%
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL", self.row(out, "step_skip_i2 measured x"))
+        self.assertIn("-29.4%", self.row(out, "step_skip_i2 measured x"))
+        self.assertIn("ok", self.row(out, "teacache_t0.1 measured x"))
+        self.assertIn("bench-gate: FAIL: 1 of", out)
+
+    def test_psnr_and_ssim_drop_fail(self):
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["teacache_t0.1"]["psnr"] = 33.2
+        cur["policies"]["step_skip_i2"]["ssim"] = 0.94
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL", self.row(out, "teacache_t0.1 psnr dB"))
+        self.assertIn("-0.80", self.row(out, "teacache_t0.1 psnr dB"))
+        self.assertIn("FAIL", self.row(out, "step_skip_i2 ssim"))
+
+    def test_computed_fraction_change_fails_even_when_faster(self):
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["step_skip_i2"]["computed"] = 0.54
+        cur["policies"]["step_skip_i2"]["speedup"] = 1.72
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL", self.row(out, "step_skip_i2 computed"))
+
+    def test_missing_policy_fails_new_policy_does_not(self):
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["profiling_dit_x"] = cur["policies"].pop("teacache_t0.1")
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("policy row missing", self.row(out, "teacache_t0.1"))
+        self.assertIn("new (not gated", self.row(out, "profiling_dit_x"))
+
+    def test_bench_times_gate_only_on_the_same_machine(self):
+        cur = copy.deepcopy(BASE)
+        cur["bench"]["BM_DiTForward/0"]["ms"] = 20.0  # +100%
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL", self.row(out, "BM_DiTForward/0"))
+        cur["machine"] = dict(MACHINE, cpu="Other CPU")
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("info (other machine)", self.row(out, "BM_DiTForward/0"))
+        self.assertIn("frames/s", self.row(out, "BM_SSIM/2"))
+
+    def test_bad_baseline_exits_2_naming_the_file(self):
+        missing = os.path.join(self.dir.name, "nope.json")
+        p = subprocess.run([sys.executable, GATE, "--baseline", missing, "--current", self.write("cur.json", BASE)],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(missing, p.stderr)
+        bad = self.write("bad.json", "{not json")
+        p = subprocess.run([sys.executable, GATE, "--baseline", bad, "--current", self.write("cur.json", BASE)],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(bad, p.stderr)
+        incomplete = self.write("inc.json", {"machine": {}, "policies": {"none": {"computed": 1}}})
+        p = subprocess.run([sys.executable, GATE, "--baseline", incomplete, "--current", self.write("cur.json", BASE)],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("none", p.stderr)
+
+    def test_update_baseline_rewrites_it(self):
+        base = self.write("base.json", BASE)
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["step_skip_i2"]["speedup"] = 1.0
+        p = subprocess.run([sys.executable, GATE, "--baseline", base, "--current", self.write("cur.json", cur),
+                            "--update-baseline"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(base) as f:
+            self.assertEqual(json.load(f)["policies"]["step_skip_i2"]["speedup"], 1.0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

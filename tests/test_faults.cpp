@@ -1,0 +1,80 @@
+// Faults around a sweep: an output path that cannot be created, a result file truncated by a crash, a
+// checkpoint with a missing tensor. Each is one clear error (exit 2) naming the file, and nothing already
+// on disk is changed.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+
+#include "io/safetensors.h"
+#include "test_util.h"
+
+namespace profdit {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string experiment(const std::string& dir, const std::string& model = "{preset: sprites-tiny, threads: 1}") {
+    const auto path = dir + "/x.yaml";
+    std::ofstream(path) << "name: faults\n"
+                           "model: " << model << "\n"
+                           "sampling: {solver: unipc, steps: 3, shift: 3.0, guide: 1.5}\n"
+                           "prompts: [a red circle moving left over blue stripes]\n"
+                           "seeds: [0]\n"
+                           "policies: [none, {name: step_skip, interval: 2, warmup: 1}]\n"
+                           "metrics: [psnr, ssim]\n"
+                           "timing: {warmup_runs: 0, repeats: 1}\n";
+    return path;
+}
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(Faults, OutputPathThatCannotBeCreated) {
+    const auto dir = test::temp_dir();
+    std::ofstream(dir + "/plain_file") << "not a folder";
+    const auto r = test::run_profdit("run " + experiment(dir) + " --out " + dir + "/plain_file/out.h5");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(has(r.err, dir + "/plain_file/out.h5")) << r.err;
+    EXPECT_TRUE(has(r.err, "Not a directory")) << r.err;
+    EXPECT_EQ(slurp(dir + "/plain_file"), "not a folder");
+}
+
+TEST(Faults, ResultFileTruncatedByACrash) {
+    const auto dir = test::temp_dir();
+    const auto x   = experiment(dir);
+    const auto out = dir + "/x.h5";
+    ASSERT_EQ(test::run_profdit("run " + x + " --out " + out).code, 0);
+    fs::resize_file(out, fs::file_size(out) * 6 / 10);
+    const auto damaged = slurp(out);
+    for (const std::string cmd : {"run " + x + " --out " + out + " --resume", "report " + out + " --out " + dir + "/rep --no-video",
+                                  "merge " + dir + "/m.h5 " + out}) {
+        const auto r = test::run_profdit(cmd);
+        EXPECT_EQ(r.code, 2) << cmd << "\n" << r.err;
+        EXPECT_TRUE(has(r.err, out + " is not an HDF5 file, or is damaged")) << cmd << "\n" << r.err;
+        EXPECT_EQ(slurp(out), damaged) << cmd;
+    }
+    EXPECT_FALSE(fs::exists(dir + "/m.h5"));
+}
+
+TEST(Faults, CheckpointWithAMissingTensor) {
+    const auto dir   = test::temp_dir();
+    const auto model = test::data_path("../../data/models/sprites-tiny");
+    fs::create_directories(dir + "/m");
+    for (const char* f : {"config.json", "text_encoder.safetensors"}) fs::copy_file(model + "/" + f, dir + "/m/" + f);
+    auto tensors = io::SafetensorsReader(model + "/dit.safetensors").load_all();
+    ASSERT_EQ(tensors.erase("blocks.2.ffn.0.weight"), 1u);
+    io::write_safetensors(dir + "/m/dit.safetensors", tensors);
+    const auto r = test::run_profdit("run " + experiment(dir, "{dir: " + dir + "/m, threads: 1}") + " --out " + dir + "/x.h5");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(has(r.err, dir + "/m/dit.safetensors: missing DiT tensors 'blocks.2.ffn.0.weight'")) << r.err;
+    EXPECT_FALSE(fs::exists(dir + "/x.h5"));
+}
+
+}  // namespace
+}  // namespace profdit
