@@ -5,25 +5,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "common/error.h"
+#include "wan/weight_errors.h"
 
 namespace profdit::wan {
-
-namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
-std::string list_some(const std::vector<std::string>& keys) {
-    std::string out;
-    for (size_t i = 0; i < keys.size() && i < 5; ++i) out += (i ? ", " : "") + ("'" + keys[i] + "'");
-    if (keys.size() > 5) out += " and " + std::to_string(keys.size() - 5) + " more";
-    return out;
-}
-
-}  // namespace
 
 DiTCheckpointInfo inspect_dit(const io::SafetensorsReader& reader) {
     DiTCheckpointInfo info;

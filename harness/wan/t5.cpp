@@ -7,29 +7,13 @@
 
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "wan/weight_errors.h"
 
 namespace profdit::wan {
 
 namespace {
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-
-bool ends_with(const std::string& s, const std::string& e) {
-    return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
-std::string list_some(const std::vector<std::string>& keys) {
-    std::string out;
-    for (size_t i = 0; i < keys.size() && i < 5; ++i) out += (i ? ", " : "") + ("'" + keys[i] + "'");
-    if (keys.size() > 5) out += " and " + std::to_string(keys.size() - 5) + " more";
-    return out;
-}
 
 // Splits "<prefix>N.<rest>" into N and rest; false when `key` does not have that form.
 bool split_index(const std::string& key, const std::string& prefix, std::string& index, std::string& rest) {
@@ -250,13 +234,7 @@ int64_t t5_num_params(const ShapeMap& shapes) {
 }
 
 T5CheckpointInfo inspect_t5(const std::string& path) {
-    if (ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".bin")) {
-        const auto dot = path.rfind('.');
-        const std::string out = path.substr(0, dot) + ".safetensors";
-        input_error(path + ": PyTorch pickles cannot be read; convert it once to safetensors with: python3 -c \"import torch; "
-                    "from safetensors.torch import save_file; save_file({k: v.contiguous() for k, v in torch.load('" + path +
-                    "', map_location='cpu').items()}, '" + out + "')\"");
-    }
+    if (is_pickle_path(path)) refuse_pickle(path);
     io::SafetensorsReader reader(path);
     T5CheckpointInfo info;
     info.path        = path;

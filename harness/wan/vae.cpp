@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "wan/weight_errors.h"
 
 namespace profdit::wan {
 
@@ -15,23 +16,6 @@ namespace {
 using K3 = std::array<int64_t, 3>;
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& e) {
-    return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
-
-std::string list_some(const std::vector<std::string>& keys) {
-    std::string out;
-    for (size_t i = 0; i < keys.size() && i < 5; ++i) out += (i ? ", " : "") + ("'" + keys[i] + "'");
-    if (keys.size() > 5) out += " and " + std::to_string(keys.size() - 5) + " more";
-    return out;
-}
-
 // Convolutions compute in f32 whatever dtype the weights are kept in (to() is a no-op for f32 weights).
 torch::Tensor conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
     return torch::conv3d(x, w.to(torch::kFloat32), b.to(torch::kFloat32));
@@ -375,12 +359,8 @@ std::string vae_diffusers_to_official(const std::string& key) {
 }
 
 WanVAEDecoder load_vae_decoder(const std::string& path, const torch::Device& device, torch::ScalarType dtype) {
-    for (const char* ext : {".pth", ".pt", ".ckpt", ".bin"})
-        if (ends_with(path, ext))
-            input_error(path + ": a PyTorch pickle cannot be read here; convert it once to safetensors with\n  python3 -c \"import torch; "
-                        "from safetensors.torch import save_file; save_file({k: v.contiguous() for k, v in torch.load('" + path +
-                        "', map_location='cpu').items()}, 'Wan2.1_VAE.safetensors')\"\n(this assumes a flat state dict, as the official "
-                        "Wan2.1_VAE.pth is; for a nested one use torch.load(...)['state_dict'])");
+    if (is_pickle_path(path))
+        refuse_pickle(path, "this assumes a flat state dict, as the official Wan2.1_VAE.pth is; for a nested one use torch.load(...)['state_dict']");
     io::SafetensorsReader reader(path);
     const auto            names = reader.names();
     bool diffusers = false;

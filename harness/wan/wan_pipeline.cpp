@@ -15,7 +15,6 @@
 #include "wan/t5.h"
 #include "wan/vae.h"
 #ifdef PROFDIT_HAVE_SENTENCEPIECE
-#define PROFDIT_WAN_TOKENIZER 1
 #include "wan/tokenizer.h"
 #endif
 
@@ -199,7 +198,7 @@ std::vector<int64_t> wan21_latent_shape(int64_t frames, int64_t height, int64_t 
 // Text encoders
 
 struct UMT5TextEncoder::Impl {
-#ifdef PROFDIT_WAN_TOKENIZER
+#ifdef PROFDIT_HAVE_SENTENCEPIECE
     Impl(Tokenizer t, T5Encoder e, int64_t len) : tokenizer(std::move(t)), encoder(std::move(e)), text_len(len) {}
     Tokenizer tokenizer;
     T5Encoder encoder;
@@ -211,7 +210,7 @@ UMT5TextEncoder::UMT5TextEncoder(std::shared_ptr<Impl> impl) : impl_(std::move(i
 UMT5TextEncoder::~UMT5TextEncoder() = default;
 
 torch::Tensor UMT5TextEncoder::encode(const std::string& prompt) {
-#ifdef PROFDIT_WAN_TOKENIZER
+#ifdef PROFDIT_HAVE_SENTENCEPIECE
     torch::NoGradGuard no_grad;
     const auto enc  = impl_->tokenizer.encode(prompt, impl_->text_len);
     auto       ids  = enc.ids.dim() == 1 ? enc.ids.unsqueeze(0) : enc.ids;    // [1, text_len]
@@ -242,7 +241,7 @@ WanParts load_wan_checkpoint(const CheckpointFiles& f, const torch::Device& devi
     if (!f.dit_config.empty()) cfg = WanConfig::from_json_file(f.dit_config);
     p.dit = load_dit(f.dit, cfg, device, dtype);
     p.dit->eval();
-#ifdef PROFDIT_WAN_TOKENIZER
+#ifdef PROFDIT_HAVE_SENTENCEPIECE
     auto tokenizer = Tokenizer::load(f.tokenizer);
     auto t5        = load_t5(f.text_encoder, device, dtype);
     t5->eval();
