@@ -1,9 +1,10 @@
-// Faults around a sweep: an output path that cannot be created, a result file truncated by a crash, a
-// checkpoint with a missing tensor. Each is one clear error (exit 2) naming the file, and nothing already
-// on disk is changed.
+// Faults around a sweep: an output path that cannot be created, a disk that fills up, a result file truncated
+// by a crash, a checkpoint with a missing tensor. Each is one clear error (exit 2) naming the file, and nothing
+// already on disk is changed.
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
 
 #include <gtest/gtest.h>
 
@@ -43,6 +44,41 @@ TEST(Faults, OutputPathThatCannotBeCreated) {
     EXPECT_TRUE(has(r.err, dir + "/plain_file/out.h5")) << r.err;
     EXPECT_TRUE(has(r.err, "Not a directory")) << r.err;
     EXPECT_EQ(slurp(dir + "/plain_file"), "not a folder");
+}
+
+// A full disk, made with a file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored, so writes fail with EFBIG): the
+// sweep stops at the first failed write with one error, the file keeps every run finished before it, and
+// --resume (with room again) completes it.
+TEST(Faults, DiskFullStopsTheSweepAndKeepsFinishedRuns) {
+    const auto dir = test::temp_dir();
+    const auto x   = dir + "/x.yaml";
+    std::ofstream(x) << "name: disk-full\n"
+                        "model: {preset: sprites-tiny, threads: 1}\n"
+                        "sampling: {solver: unipc, steps: 3, shift: 3.0, guide: 1.5}\n"
+                        "prompts: [a red circle moving left over blue stripes]\n"
+                        "seeds: [0, 1, 2]\n"
+                        "policies: [none, {name: step_skip, interval: 2, warmup: 1}]\n"
+                        "metrics: [psnr, ssim]\n"
+                        "timing: {warmup_runs: 0, repeats: 1}\n";
+    ASSERT_EQ(test::run_profdit("run " + x + " --out " + dir + "/full.h5").code, 0);
+    const auto full = fs::file_size(dir + "/full.h5");
+
+    const auto out = dir + "/x.h5";
+    const auto r   = test::run_profdit("run " + x + " --out " + out, "trap '' XFSZ; prlimit --fsize=" + std::to_string(full * 6 / 10));
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(has(r.err, "profdit: error: " + out + ": ")) << r.err;
+    EXPECT_TRUE(has(r.err, "File too large: disk full?")) << r.err;
+    EXPECT_TRUE(has(r.err, "continue with --resume")) << r.err;
+    EXPECT_FALSE(has(r.err, "run /runs/")) << "the sweep must stop, not go on run by run:\n" << r.err;
+    EXPECT_FALSE(fs::exists(out + ".journal"));
+
+    const auto resumed = test::run_profdit("run " + x + " --out " + out + " --resume");
+    EXPECT_EQ(resumed.code, 0) << resumed.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(resumed.err, m, std::regex(R"((\d+) run\(s\) computed, (\d+) already done, 0 failed)"))) << resumed.err;
+    EXPECT_GE(std::stoi(m[2]), 1) << "runs finished before the disk filled must be kept";
+    EXPECT_EQ(std::stoi(m[1]) + std::stoi(m[2]), 9);
+    EXPECT_EQ(test::run_profdit("report " + out + " --out " + dir + "/rep --no-video").code, 0);
 }
 
 TEST(Faults, ResultFileTruncatedByACrash) {

@@ -44,13 +44,13 @@ static std::string slurp(const std::string& path) {
     return ss.str();
 }
 
-CommandResult run_profdit(const std::string& args) {
+CommandResult run_profdit(const std::string& args, const std::string& launcher) {
     static int  n   = 0;
     const auto  dir = fs::temp_directory_path() / ("profdit-cmd-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const auto out = (dir / ("out" + std::to_string(n))).string();
     const auto err = (dir / ("err" + std::to_string(n++))).string();
-    const std::string cmd = std::string(PROFDIT_BIN) + " " + args + " >" + out + " 2>" + err;
+    const std::string cmd = launcher + " " + PROFDIT_BIN + " " + args + " >" + out + " 2>" + err;
     const int status = std::system(cmd.c_str());
     CommandResult r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

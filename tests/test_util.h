@@ -20,7 +20,8 @@ struct CommandResult {
     int         code = -1;
     std::string out, err;
 };
-// Runs the profdit binary with `args` (shell-quoted by the caller when needed).
-CommandResult run_profdit(const std::string& args);
+// Runs the profdit binary with `args` (shell-quoted by the caller when needed); `launcher` goes before it on
+// the shell line (e.g. "prlimit --fsize=N").
+CommandResult run_profdit(const std::string& args, const std::string& launcher = "");
 
 }  // namespace profdit::test

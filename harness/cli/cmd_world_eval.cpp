@@ -5,6 +5,7 @@
 #include "common/threads.h"
 #include "cli/table.h"
 #include "common/build_info.h"
+#include "common/error.h"
 #include "common/format.h"
 #include "world/embedded_model.h"
 #ifdef PROFDIT_HAVE_OPENCV

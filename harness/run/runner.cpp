@@ -20,6 +20,7 @@
 #include "policies/none.h"
 #include "run/pipeline.h"
 #include "run/profiler_pass.h"
+#include "store/h5.h"
 #include "run/recorder.h"
 #include "sampling/cached_denoiser.h"
 #include "store/store.h"
@@ -324,7 +325,9 @@ RunnerResult Sweep::run() {
             ++run_no_;
             try {
                 st->set_status(group, "running");
-                const bool shared = pol.name() == "none";  // the reference itself: not computed twice
+                // the reference itself, not computed twice; but a reference read back by --resume lacks the
+                // per-step series, so then `none` is sampled again
+                const bool shared = pol.name() == "none" && !ref_done;
                 Outcome    o      = shared ? ref : sample(pol, noise, pr, pol.tag(), pair);
                 if (shared) progress(pol.tag() + " (the reference)", pair, 1, 1);
                 auto rec = record(o, pr, pair);
@@ -339,6 +342,8 @@ RunnerResult Sweep::run() {
                 Stopwatch sw{res_.time.store_s};
                 st->write(group, rec, "done");
                 ++res_.computed;
+            } catch (const store::h5::WriteError&) {
+                throw;  // the file cannot take more: the sweep ends here (the file keeps its finished runs)
             } catch (const InputError&) {
                 st->set_status(group, "failed: bad input");
                 throw;

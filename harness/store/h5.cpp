@@ -66,10 +66,16 @@ std::string journal_path(const std::string& path) { return path + ".journal"; }
 
 namespace {
 
-[[noreturn]] void fail(const File& f, const std::string& obj, const std::string& what) {
-    const int  e     = errno;  // the driver's, when a write failed (HDF5 leaves errno alone)
+// " (No space left on device: disk full?); ..." for the errno of a failed write.
+std::string write_failure(int e) {
     const bool space = e == ENOSPC || e == EFBIG || e == EDQUOT;
-    throw std::runtime_error(f.path() + ": " + obj + ": " + what + (space ? " (" + std::string(std::strerror(e)) + ": disk full?)" : ""));
+    return " (" + std::string(std::strerror(e)) + (space ? ": disk full?" : "") +
+           "); the file is left as it was before this write: make room, then continue with --resume";
+}
+
+[[noreturn]] void fail(const File& f, const std::string& obj, const std::string& what) {
+    if (f.write_error()) throw WriteError(f.path() + ": " + obj + ": " + what + write_failure(f.write_error()));
+    throw std::runtime_error(f.path() + ": " + obj + ": " + what);
 }
 
 [[noreturn]] void bad_file(const File& f, const std::string& obj, const std::string& what) {
@@ -127,6 +133,10 @@ bool pread_full(int fd, void* data, size_t size, uint64_t offset) {
 // A POSIX driver like HDF5's sec2 that, in read-write mode, appends the old content of every range of the
 // original file to PATH.journal before overwriting it. The journal starts with a magic and the original size,
 // then holds records {addr, size, bytes}; a record cut short by a kill is ignored (its overwrite never started).
+// After the first failed write (disk full) nothing more reaches the disk and later writes report success: the
+// file is rolled back from its journal anyway, and HDF5 must be able to close it (a failed close leaves HDF5
+// with a half-closed file that it closes again, and crashes on, at exit). The failure is reported through
+// File::write_error, whose address the driver gets as its driver info.
 
 constexpr char     kJournalMagic[8] = {'P', 'D', 'J', 'R', 'N', 'L', '0', '1'};
 constexpr uint64_t kCopyBlock       = uint64_t(1) << 20;
@@ -138,6 +148,7 @@ struct JournalFile {
     haddr_t  eoa;
     haddr_t  eof;
     uint64_t original_size;
+    int*     write_error;  // File::write_error_
 };
 static_assert(std::is_standard_layout<JournalFile>::value, "HDF5 casts H5FD_t* to the driver struct");
 
@@ -161,8 +172,10 @@ bool save_original(const JournalFile* f, uint64_t addr, uint64_t size) {
     }
 }
 
-H5FD_t* journal_open(const char* name, unsigned flags, hid_t /*fapl*/, haddr_t /*maxaddr*/) {
+H5FD_t* journal_open(const char* name, unsigned flags, hid_t fapl, haddr_t /*maxaddr*/) {
     try {
+        const auto* info = static_cast<int* const*>(H5Pget_driver_info(fapl));
+        if (!info || !*info) return nullptr;
         const bool writable = (flags & H5F_ACC_RDWR) != 0;
         int        oflags   = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
         if (flags & H5F_ACC_CREAT) oflags |= O_CREAT;
@@ -192,6 +205,7 @@ H5FD_t* journal_open(const char* name, unsigned flags, hid_t /*fapl*/, haddr_t /
         f->journal       = journal.release();
         f->eof           = haddr_t(st.st_size);
         f->original_size = uint64_t(st.st_size);
+        f->write_error   = *info;
         return &f->pub;
     } catch (...) {
         return nullptr;
@@ -227,23 +241,29 @@ herr_t journal_read(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, 
     return pread_full(as_journal(file)->fd, buffer, size, addr) ? 0 : -1;
 }
 
+herr_t write_failed(JournalFile* f) {
+    *f->write_error = errno ? errno : EIO;
+    return -1;
+}
+
 herr_t journal_write(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, const void* buffer) {
     JournalFile* f = as_journal(file);
     if (f->journal < 0 || addr == HADDR_UNDEF) return -1;
+    if (*f->write_error) return 0;
     if (addr < f->original_size && !save_original(f, addr, std::min<uint64_t>(size, f->original_size - addr)))
-        return -1;
-    if (!pwrite_all(f->fd, buffer, size, addr)) return -1;
+        return write_failed(f);
+    if (!pwrite_all(f->fd, buffer, size, addr)) return write_failed(f);
     f->eof = std::max<haddr_t>(f->eof, addr + size);
     return 0;
 }
 
 herr_t journal_truncate(H5FD_t* file, hid_t, hbool_t) {
     JournalFile* f = as_journal(file);
-    if (f->eoa == f->eof || f->journal < 0) return 0;
+    if (f->eoa == f->eof || f->journal < 0 || *f->write_error) return 0;
     if (f->eoa < f->eof && f->eoa < f->original_size &&
         !save_original(f, f->eoa, std::min<uint64_t>(f->eof, f->original_size) - f->eoa))
-        return -1;
-    if (::ftruncate(f->fd, off_t(f->eoa)) != 0) return -1;
+        return write_failed(f);
+    if (::ftruncate(f->fd, off_t(f->eoa)) != 0) return write_failed(f);
     f->eof = f->eoa;
     return 0;
 }
@@ -256,6 +276,7 @@ H5FD_class_t journal_class() {
     c.value   = static_cast<H5FD_class_value_t>(350);  // 256-511: drivers outside the HDF5 library
 #endif
     c.name         = "profdit_journal";
+    c.fapl_size    = sizeof(int*);  // the driver info: File::write_error_'s address, copied as bytes
     c.maxaddr      = (haddr_t(1) << 62) - 1;
     c.fc_degree    = H5F_CLOSE_WEAK;
     c.open         = journal_open;
@@ -376,7 +397,8 @@ File::File(std::string path, Mode mode) : path_(std::move(path)), mode_(mode) {
     const H5FD_class_t cls = journal_class();
     driver_                = Handle(H5FDregister(&cls), H5FDunregister);
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-    if (!driver_.valid() || !fapl.valid() || H5Pset_driver(fapl.get(), driver_.get(), nullptr) < 0 ||
+    int* const write_error = &write_error_;
+    if (!driver_.valid() || !fapl.valid() || H5Pset_driver(fapl.get(), driver_.get(), &write_error) < 0 ||
         H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
         H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
         throw std::runtime_error(path_ + ": cannot set up the HDF5 file driver");
@@ -415,8 +437,10 @@ File::~File() {
 
 void File::commit() {
     if (mode_ == Mode::read) return;
-    if (H5Fflush(file_.get(), H5F_SCOPE_LOCAL) < 0 || file_.close() < 0)
-        throw std::runtime_error(path_ + ": cannot write the file (disk full?); it was left as before");
+    const bool flushed = H5Fflush(file_.get(), H5F_SCOPE_LOCAL) >= 0;
+    const bool closed  = file_.close() >= 0;
+    if (write_error_) throw WriteError(path_ + ": cannot write the file" + write_failure(write_error_));
+    if (!flushed || !closed) throw std::runtime_error(path_ + ": HDF5 could not flush the file; it is left as it was before this write");
     driver_.close();
     if (::unlink(journal_path(path_).c_str()) != 0 && errno != ENOENT)
         throw std::runtime_error(path_ + ": cannot remove " + journal_path(path_) + " (" + errno_text() + ")");

@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "common/error.h"
+
 // A thin RAII layer over the HDF5 C API. Object paths are absolute ("/runs/x/latency/step_ms"); every error
 // names the file and the object: InputError for a bad or damaged user file, std::runtime_error otherwise.
 namespace profdit::store::h5 {
@@ -79,6 +81,13 @@ std::string journal_path(const std::string& path);
 //           (an exception) the destructor rolls the file back, and a writer killed at any moment leaves a
 //           journal that the next open rolls back, so the file is always as of its last commit.
 //   create: a new file that must not exist yet (a temporary path); deleted unless committed.
+// The file could not be written (disk full, quota, I/O error). It is rolled back to its last commit when the
+// File closes; like bad input, it is one line and exit 2 (DESIGN.md), and a sweep stops at it.
+class WriteError : public InputError {
+  public:
+    using InputError::InputError;
+};
+
 class File {
   public:
     File(std::string path, Mode mode);
@@ -89,6 +98,7 @@ class File {
     hid_t              id() const { return file_.get(); }
     const std::string& path() const { return path_; }
     void               commit();
+    int                write_error() const { return write_error_; }  // errno of the first failed write, else 0
 
   private:
     QuietErrors quiet_;
@@ -97,7 +107,8 @@ class File {
     Fd          lock_;
     Handle      driver_;
     Handle      file_;
-    bool        committed_ = false;
+    bool        committed_   = false;
+    int         write_error_ = 0;  // set by the file driver, which gets its address (File does not move)
 };
 
 // "runs/x/" -> "/runs/x".
