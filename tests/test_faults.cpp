@@ -1,6 +1,8 @@
 // Faults around a sweep: an output path that cannot be created, a disk that fills up, a result file truncated
-// by a crash, a checkpoint with a missing tensor. Each is one clear error (exit 2) naming the file, and nothing
+// by a crash, a checkpoint with a missing tensor, NaN in the model's output. Each is one clear error (exit 2) naming the file, and nothing
 // already on disk is changed.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -8,7 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "io/safetensors.h"
+#include "store/store.h"
 #include "test_util.h"
 
 namespace profdit {
@@ -110,6 +115,47 @@ TEST(Faults, CheckpointWithAMissingTensor) {
     EXPECT_EQ(r.code, 2) << r.err;
     EXPECT_TRUE(has(r.err, dir + "/m/dit.safetensors: missing DiT tensors 'blocks.2.ffn.0.weight'")) << r.err;
     EXPECT_FALSE(fs::exists(dir + "/x.h5"));
+}
+
+// One word of the embedded model's vocabulary gets a NaN embedding: every run of the prompt with that word
+// fails with the step, branch and block where the NaN appeared (its reference first, then the policies
+// compared with it); the other prompt's runs complete, and the sweep exits 1 (some runs failed).
+TEST(Faults, NaNInTheLatentFailsThoseRunsAndTheSweepGoesOn) {
+    const auto dir   = test::temp_dir();
+    const auto model = test::data_path("../../data/models/sprites-tiny");
+    fs::create_directories(dir + "/m");
+    for (const char* f : {"config.json", "dit.safetensors"}) fs::copy_file(model + "/" + f, dir + "/m/" + f);
+    const auto vocab = nlohmann::json::parse(slurp(model + "/config.json"))["vocabulary"].get<std::vector<std::string>>();
+    const auto word  = std::find(vocab.begin(), vocab.end(), "square") - vocab.begin();
+    ASSERT_LT(size_t(word), vocab.size());
+    auto text = io::SafetensorsReader(model + "/text_encoder.safetensors").load_all();
+    text.at("token_embedding.weight")[word].fill_(std::nan(""));
+    io::write_safetensors(dir + "/m/text_encoder.safetensors", text);
+
+    const auto x = dir + "/x.yaml";
+    std::ofstream(x) << "name: nan\n"
+                        "model: {dir: " << dir << "/m, threads: 1}\n"
+                        "sampling: {solver: unipc, steps: 3, shift: 3.0, guide: 1.5}\n"
+                        "prompts: [a red square moving left over blue stripes, a red circle moving left over blue stripes]\n"
+                        "seeds: [0]\n"
+                        "policies: [none, {name: step_skip, interval: 2, warmup: 1}]\n"
+                        "metrics: [psnr]\n"
+                        "timing: {warmup_runs: 0, repeats: 1}\n";
+    const auto out = dir + "/x.h5";
+    const auto r   = test::run_profdit("run " + x + " --out " + out);
+    EXPECT_EQ(r.code, 1) << r.err;
+    const std::string where = "NaN/Inf in the model output at step 0 of 3, cond branch; an uncached replay finds it first in block 0; "
+                              "its text context is not finite";
+    EXPECT_TRUE(has(r.err, "profdit: run /references/0_0 failed: " + where)) << r.err;
+    EXPECT_TRUE(has(r.err, "3 run(s) computed, 0 already done, 3 failed")) << r.err;  // the square's reference + 2 runs
+
+    auto st = store::Store::open_existing(out);
+    EXPECT_EQ(st.status("/references/0_0"), "failed: " + where);
+    for (const auto& g : st.groups("/runs")) {
+        const bool square = g.find("_p0_") != std::string::npos;
+        EXPECT_EQ(st.status("/runs/" + g), square ? "failed: its reference /references/0_0 failed" : "done") << g;
+    }
+    EXPECT_EQ(st.status("/references/1_0"), "done");
 }
 
 }  // namespace

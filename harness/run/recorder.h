@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,9 +11,12 @@ namespace profdit::run {
 // An observer around a denoiser: wall time of every call (device synchronised) and the change of each
 // branch's prediction from the previous step: relative L1 ||v_s - v_{s-1}||_1 / ||v_{s-1}||_1 and cosine
 // similarity. The similarities stay on the device until read (no extra sync inside the timed loop).
+// An output with NaN or Inf throws run::NonFiniteError naming the step, the branch and, through `locate`
+// (latent, t, context -> the first non-finite stage), where in the model it started.
 class RecordingDenoiser : public sampling::Denoiser {
   public:
-    RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity);
+    using Locate = std::function<std::string(const torch::Tensor& latent, int64_t t, const torch::Tensor& context)>;
+    RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity, Locate locate = {});
     torch::Tensor predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
                           const torch::Tensor& context) override;
 
@@ -24,7 +28,9 @@ class RecordingDenoiser : public sampling::Denoiser {
     static std::vector<double> read(const std::vector<torch::Tensor>& v);
 
     sampling::Denoiser&        inner_;
+    int                        steps_;
     bool                       similarity_;
+    Locate                     locate_;
     std::vector<double>        call_ms_;
     std::vector<torch::Tensor> rel_l1_, cosine_;  // 0-dim f64 per call, undefined where not measured
     torch::Tensor              last_[sampling::kNumBranches];

@@ -19,6 +19,7 @@
 #include "metrics/ssim.h"
 #include "policies/none.h"
 #include "run/pipeline.h"
+#include "run/non_finite.h"
 #include "run/profiler_pass.h"
 #include "store/h5.h"
 #include "run/recorder.h"
@@ -125,7 +126,10 @@ Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, cons
     for (int r = 0; r < x_.repeats; ++r) {
         p.reset();
         sampling::CachedDenoiser cached(pipe_.dit, p, steps);
-        RecordingDenoiser        rec(cached, steps, x_.profile.similarity && r == 0);
+        RecordingDenoiser        rec(cached, steps, x_.profile.similarity && r == 0,
+                                     [this](const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
+                                         return first_non_finite_stage(*pipe_.dit, latent, t, context);
+                                     });
         const auto               t0 = Clock::now();
         auto res = sampling::sample_cfg(rec, noise, pr.cond, negative_, x_.sampling, [&](int i, int n) {
             if (r == 0) progress(label, pair, i, n);
@@ -299,7 +303,18 @@ RunnerResult Sweep::run() {
         } else {
             ++run_no_;
             st->set_status(pair.reference, "running");
-            ref      = sample(none, noise, pr, "reference", pair);
+            try {
+                ref = sample(none, noise, pr, "reference", pair);
+            } catch (const NonFiniteError& e) {  // this pair's runs cannot be compared: all fail, the sweep goes on
+                std::cerr << "\nprofdit: run " << pair.reference << " failed: " << e.what() << "\n";
+                st->set_status(pair.reference, std::string("failed: ") + e.what());
+                for (size_t i : todo) {
+                    ++run_no_;
+                    st->set_status(run_group(policies_[i]->tag(), pair), "failed: its reference " + pair.reference + " failed");
+                }
+                res_.failed += int(todo.size()) + 1;
+                continue;
+            }
             auto rec = record(ref, pr, pair);
             rec.str_attrs["policy"] = "none";
             rec.datasets["latent"]  = {ref.latent.to(torch::kFloat32).contiguous(), {}, {}, false};
