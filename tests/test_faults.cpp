@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <regex>
 
@@ -26,17 +27,32 @@ std::string slurp(const std::string& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::string experiment(const std::string& dir, const std::string& model = "{preset: sprites-tiny, threads: 1}") {
+std::string experiment(const std::string& dir, const std::string& model = "{preset: sprites-tiny, threads: 1}",
+                       const std::string& prompts = "[a red circle moving left over blue stripes]", const std::string& seeds = "[0]") {
     const auto path = dir + "/x.yaml";
     std::ofstream(path) << "name: faults\n"
                            "model: " << model << "\n"
                            "sampling: {solver: unipc, steps: 3, shift: 3.0, guide: 1.5}\n"
-                           "prompts: [a red circle moving left over blue stripes]\n"
-                           "seeds: [0]\n"
+                           "prompts: " << prompts << "\n"
+                           "seeds: " << seeds << "\n"
                            "policies: [none, {name: step_skip, interval: 2, warmup: 1}]\n"
                            "metrics: [psnr, ssim]\n"
                            "timing: {warmup_runs: 0, repeats: 1}\n";
     return path;
+}
+
+std::string embedded_model() { return test::data_path("../../data/models/sprites-tiny"); }
+
+using Tensors = std::map<std::string, torch::Tensor>;
+
+// DIR/m: a copy of the embedded model with `edit` applied to the tensors of one of its files.
+void edited_model(const std::string& dir, const std::string& file, const std::function<void(Tensors&)>& edit) {
+    fs::create_directories(dir + "/m");
+    for (const std::string f : {"config.json", "dit.safetensors", "text_encoder.safetensors"})
+        if (f != file) fs::copy_file(embedded_model() + "/" + f, dir + "/m/" + f);
+    auto tensors = io::SafetensorsReader(embedded_model() + "/" + file).load_all();
+    edit(tensors);
+    io::write_safetensors(dir + "/m/" + file, tensors);
 }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -56,15 +72,7 @@ TEST(Faults, OutputPathThatCannotBeCreated) {
 // --resume (with room again) completes it.
 TEST(Faults, DiskFullStopsTheSweepAndKeepsFinishedRuns) {
     const auto dir = test::temp_dir();
-    const auto x   = dir + "/x.yaml";
-    std::ofstream(x) << "name: disk-full\n"
-                        "model: {preset: sprites-tiny, threads: 1}\n"
-                        "sampling: {solver: unipc, steps: 3, shift: 3.0, guide: 1.5}\n"
-                        "prompts: [a red circle moving left over blue stripes]\n"
-                        "seeds: [0, 1, 2]\n"
-                        "policies: [none, {name: step_skip, interval: 2, warmup: 1}]\n"
-                        "metrics: [psnr, ssim]\n"
-                        "timing: {warmup_runs: 0, repeats: 1}\n";
+    const auto x   = experiment(dir, "{preset: sprites-tiny, threads: 1}", "[a red circle moving left over blue stripes]", "[0, 1, 2]");
     ASSERT_EQ(test::run_profdit("run " + x + " --out " + dir + "/full.h5").code, 0);
     const auto full = fs::file_size(dir + "/full.h5");
 
@@ -93,7 +101,7 @@ TEST(Faults, ResultFileTruncatedByACrash) {
     ASSERT_EQ(test::run_profdit("run " + x + " --out " + out).code, 0);
     fs::resize_file(out, fs::file_size(out) * 6 / 10);
     const auto damaged = slurp(out);
-    for (const std::string cmd : {"run " + x + " --out " + out + " --resume", "report " + out + " --out " + dir + "/rep --no-video",
+    for (const std::string& cmd : {"run " + x + " --out " + out + " --resume", "report " + out + " --out " + dir + "/rep --no-video",
                                   "merge " + dir + "/m.h5 " + out}) {
         const auto r = test::run_profdit(cmd);
         EXPECT_EQ(r.code, 2) << cmd << "\n" << r.err;
@@ -104,13 +112,8 @@ TEST(Faults, ResultFileTruncatedByACrash) {
 }
 
 TEST(Faults, CheckpointWithAMissingTensor) {
-    const auto dir   = test::temp_dir();
-    const auto model = test::data_path("../../data/models/sprites-tiny");
-    fs::create_directories(dir + "/m");
-    for (const char* f : {"config.json", "text_encoder.safetensors"}) fs::copy_file(model + "/" + f, dir + "/m/" + f);
-    auto tensors = io::SafetensorsReader(model + "/dit.safetensors").load_all();
-    ASSERT_EQ(tensors.erase("blocks.2.ffn.0.weight"), 1u);
-    io::write_safetensors(dir + "/m/dit.safetensors", tensors);
+    const auto dir = test::temp_dir();
+    edited_model(dir, "dit.safetensors", [](Tensors& t) { ASSERT_EQ(t.erase("blocks.2.ffn.0.weight"), 1u); });
     const auto r = test::run_profdit("run " + experiment(dir, "{dir: " + dir + "/m, threads: 1}") + " --out " + dir + "/x.h5");
     EXPECT_EQ(r.code, 2) << r.err;
     EXPECT_TRUE(has(r.err, dir + "/m/dit.safetensors: missing DiT tensors 'blocks.2.ffn.0.weight'")) << r.err;
@@ -122,25 +125,13 @@ TEST(Faults, CheckpointWithAMissingTensor) {
 // compared with it); the other prompt's runs complete, and the sweep exits 1 (some runs failed).
 TEST(Faults, NaNInTheLatentFailsThoseRunsAndTheSweepGoesOn) {
     const auto dir   = test::temp_dir();
-    const auto model = test::data_path("../../data/models/sprites-tiny");
-    fs::create_directories(dir + "/m");
-    for (const char* f : {"config.json", "dit.safetensors"}) fs::copy_file(model + "/" + f, dir + "/m/" + f);
-    const auto vocab = nlohmann::json::parse(slurp(model + "/config.json"))["vocabulary"].get<std::vector<std::string>>();
+    const auto vocab = nlohmann::json::parse(slurp(embedded_model() + "/config.json"))["vocabulary"].get<std::vector<std::string>>();
     const auto word  = std::find(vocab.begin(), vocab.end(), "square") - vocab.begin();
     ASSERT_LT(size_t(word), vocab.size());
-    auto text = io::SafetensorsReader(model + "/text_encoder.safetensors").load_all();
-    text.at("token_embedding.weight")[word].fill_(std::nan(""));
-    io::write_safetensors(dir + "/m/text_encoder.safetensors", text);
+    edited_model(dir, "text_encoder.safetensors", [&](Tensors& t) { t.at("token_embedding.weight")[word].fill_(std::nan("")); });
 
-    const auto x = dir + "/x.yaml";
-    std::ofstream(x) << "name: nan\n"
-                        "model: {dir: " << dir << "/m, threads: 1}\n"
-                        "sampling: {solver: unipc, steps: 3, shift: 3.0, guide: 1.5}\n"
-                        "prompts: [a red square moving left over blue stripes, a red circle moving left over blue stripes]\n"
-                        "seeds: [0]\n"
-                        "policies: [none, {name: step_skip, interval: 2, warmup: 1}]\n"
-                        "metrics: [psnr]\n"
-                        "timing: {warmup_runs: 0, repeats: 1}\n";
+    const auto x = experiment(dir, "{dir: " + dir + "/m, threads: 1}",
+                              "[a red square moving left over blue stripes, a red circle moving left over blue stripes]");
     const auto out = dir + "/x.h5";
     const auto r   = test::run_profdit("run " + x + " --out " + out);
     EXPECT_EQ(r.code, 1) << r.err;
