@@ -1,6 +1,5 @@
 #include "wan/checkpoint.h"
 
-#include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -44,24 +43,9 @@ WanModel load_dit(const std::string& weights_path, const std::optional<WanConfig
 
     torch::NoGradGuard no_grad;
     WanModel model(cfg);
-    std::vector<std::string> missing, unexpected;
-    std::set<std::string>    expected;
-    for (auto& p : model->named_parameters()) {
-        const std::string& key = p.key();
-        expected.insert(key);
-        auto it = info.shapes.find(key);
-        if (it == info.shapes.end()) {
-            missing.push_back(key);
-            continue;
-        }
-        if (it->second != p.value().sizes().vec())
-            input_error(weights_path + ": tensor '" + key + "' has shape " + shape_str(it->second) + ", expected " +
-                        shape_str(p.value().sizes().vec()) + " for this config");
-    }
-    for (const auto& kv : info.shapes)
-        if (!expected.count(kv.first)) unexpected.push_back(kv.first);
-    if (!missing.empty()) input_error(weights_path + ": missing DiT tensors " + list_some(missing));
-    if (!unexpected.empty()) input_error(weights_path + ": unexpected tensors " + list_some(unexpected) + " for a " + cfg.model_type + " DiT");
+    check_weights(*model, info.shapes, weights_path, "DiT", [&](const std::string& key) {
+        return info.format == KeyFormat::diffusers ? official_to_diffusers(key) : key;
+    });
 
     for (auto& p : model->named_parameters()) {
         const std::string name = info.format == KeyFormat::diffusers ? official_to_diffusers(p.key()) : p.key();

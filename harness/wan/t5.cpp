@@ -3,7 +3,6 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
-#include <set>
 
 #include "common/error.h"
 #include "io/safetensors.h"
@@ -265,28 +264,10 @@ T5Encoder load_t5(const std::string& path, const torch::Device& device, torch::S
     const auto info = inspect_t5(path);
     torch::NoGradGuard no_grad;
     T5Encoder model(info.config, dtype, device);
-    std::vector<std::string> missing, unexpected, misshaped;
-    std::set<std::string>    expected;
-    for (auto& p : model->named_parameters()) {
-        expected.insert(p.key());
-        auto it = info.shapes.find(p.key());
-        if (it == info.shapes.end()) missing.push_back(p.key());
-        else if (it->second != p.value().sizes().vec())
-            misshaped.push_back("'" + info.stored_name.at(p.key()) + "' " + shape_str(it->second) + " (expected " +
-                                shape_str(p.value().sizes().vec()) + ")");
-    }
-    for (const auto& kv : info.shapes)
-        if (!expected.count(kv.first)) unexpected.push_back(info.stored_name.at(kv.first));
-    std::string problems;
-    if (!missing.empty()) problems += "missing tensors " + list_some(missing);
-    if (!unexpected.empty()) problems += std::string(problems.empty() ? "" : "; ") + "unexpected tensors " + list_some(unexpected);
-    if (!misshaped.empty()) {
-        std::string s;
-        for (size_t i = 0; i < misshaped.size() && i < 5; ++i) s += (i ? ", " : "") + misshaped[i];
-        if (misshaped.size() > 5) s += " and " + std::to_string(misshaped.size() - 5) + " more";
-        problems += std::string(problems.empty() ? "" : "; ") + "mis-shaped tensors " + s;
-    }
-    if (!problems.empty()) input_error(path + ": not a umT5 encoder with the detected config: " + problems);
+    check_weights(*model, info.shapes, path, "umT5 encoder", [&](const std::string& key) {
+        const auto it = info.stored_name.find(key);
+        return it == info.stored_name.end() ? key : it->second;
+    });
 
     io::SafetensorsReader reader(path);
     for (auto& p : model->named_parameters()) p.value().copy_(reader.load(info.stored_name.at(p.key())));

@@ -380,28 +380,10 @@ WanVAEDecoder load_vae_decoder(const std::string& path, const torch::Device& dev
 
     torch::NoGradGuard no_grad;
     WanVAEDecoder model(cfg);
-    std::vector<std::string> missing, misshaped, unexpected;
-    std::set<std::string>    expected;
-    for (auto& p : model->named_parameters()) {
-        expected.insert(p.key());
-        auto it = shapes.find(p.key());
-        if (it == shapes.end()) missing.push_back(diffusers ? vae_official_to_diffusers(p.key()) : p.key());
-        else if (it->second != p.value().sizes().vec())
-            misshaped.push_back(file_name[p.key()] + "' " + shape_str(it->second) + " (expected " +
-                                shape_str(p.value().sizes().vec()) + ")");
-    }
-    for (const auto& kv : shapes)
-        if (!expected.count(kv.first)) unexpected.push_back(file_name[kv.first]);
-    std::string err;
-    if (!missing.empty()) err += "missing VAE decoder tensors " + list_some(missing);
-    if (!misshaped.empty()) {
-        std::string s;
-        for (size_t i = 0; i < misshaped.size() && i < 5; ++i) s += std::string(i ? ", " : "") + "'" + misshaped[i];
-        if (misshaped.size() > 5) s += " and " + std::to_string(misshaped.size() - 5) + " more";
-        err += (err.empty() ? "" : "; ") + std::string("mis-shaped tensors ") + s;
-    }
-    if (!unexpected.empty()) err += (err.empty() ? "" : "; ") + std::string("unexpected tensors ") + list_some(unexpected);
-    if (!err.empty()) input_error(path + ": " + err);
+    check_weights(*model, shapes, path, "VAE decoder", [&](const std::string& key) {
+        const auto it = file_name.find(key);
+        return it != file_name.end() ? it->second : diffusers ? vae_official_to_diffusers(key) : key;
+    });
 
     for (auto& p : model->named_parameters()) {
         auto t = reader.load(file_name[p.key()]);
