@@ -31,7 +31,9 @@ TEST(Determinism, SameExperimentTwiceGivesBitIdenticalFiles) {
         const auto r = test::run_profdit("run " + dir + "/x.yaml --out " + dir + "/" + name + ".h5");
         ASSERT_EQ(r.code, 0) << r.err;
     }
-    const std::string cmd = "/usr/bin/python3 " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/h5_compare.py " + dir + "/a.h5 " + dir +
+    const std::string py = test::python_with("h5py, numpy");
+    ASSERT_FALSE(py.empty()) << "no python3 with h5py and numpy (scripts/setup installs python3-h5py)";
+    const std::string cmd = py + " " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/h5_compare.py " + dir + "/a.h5 " + dir +
                             "/b.h5 --ignore latency --ignore speedup --ignore memory > " + dir + "/cmp.txt 2>&1";
     const int status = std::system(cmd.c_str());
     std::ifstream in(dir + "/cmp.txt");

@@ -21,8 +21,8 @@ namespace {
 std::string reports_dir() { return fs::canonical(std::string(PROFDIT_TEST_DATA) + "/../../reports").string(); }
 
 std::string python() {
-    if (const char* v = std::getenv("PROFDIT_PYTHON"); v && *v) return v;
-    return ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    static const std::string py = test::python_with("matplotlib, h5py");
+    return py.empty() ? "python3" : py;
 }
 
 std::string slurp(const std::string& path) {

@@ -545,14 +545,8 @@ TEST(StoreMerge, RefusesToOverwrite) {
         EXPECT_EQ(entry.path().string().find(".tmp-"), std::string::npos) << entry.path();
 }
 
-std::string python_with_h5py() {
-    for (const char* python : {"python3", "/usr/bin/python3"})
-        if (std::system((std::string(python) + " -c 'import h5py' >/dev/null 2>&1").c_str()) == 0) return python;
-    return "";
-}
-
 TEST(StoreH5py, ReadsTheFiles) {
-    const std::string python = python_with_h5py();
+    const std::string python = test::python_with("h5py");
     if (python.empty()) GTEST_SKIP() << "python3 with h5py not found";
     const Shards sh = make_shards(shard_b_info());
     merge(sh.out, {sh.a, sh.b}, false);

@@ -44,6 +44,14 @@ static std::string slurp(const std::string& path) {
     return ss.str();
 }
 
+std::string python_with(const std::string& modules) {
+    std::vector<std::string> candidates = {"/usr/bin/python3", "python3"};
+    if (const char* v = std::getenv("PROFDIT_PYTHON"); v && *v) candidates.insert(candidates.begin(), v);
+    for (const auto& py : candidates)
+        if (std::system((py + " -c 'import " + modules + "' >/dev/null 2>&1").c_str()) == 0) return py;
+    return "";
+}
+
 CommandResult run_profdit(const std::string& args, const std::string& launcher) {
     static int  n   = 0;
     const auto  dir = fs::temp_directory_path() / ("profdit-cmd-" + std::to_string(::getpid()));

@@ -20,6 +20,10 @@ struct CommandResult {
     int         code = -1;
     std::string out, err;
 };
+// The first of $PROFDIT_PYTHON, /usr/bin/python3 (Debian's, where scripts/setup installs matplotlib and h5py)
+// and the PATH's python3 that imports every module of `modules` ("matplotlib, h5py"); "" when none does.
+std::string python_with(const std::string& modules);
+
 // Runs the profdit binary with `args` (shell-quoted by the caller when needed); `launcher` goes before it on
 // the shell line (e.g. "prlimit --fsize=N").
 CommandResult run_profdit(const std::string& args, const std::string& launcher = "");

@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,13 +36,8 @@ std::string env_or(const char* name, const std::string& fallback) {
 // The figure scripts: $PROFDIT_REPORTS, else reports/ of the source tree this profdit was built from.
 std::string reports_dir() { return env_or("PROFDIT_REPORTS", PROFDIT_SOURCE_REPORTS_DIR); }
 
-// $PROFDIT_PYTHON, else Debian's python3 (where scripts/setup installs matplotlib and h5py), else the PATH's.
-std::string python() {
-    if (const char* v = std::getenv("PROFDIT_PYTHON"); v && *v) return v;
-    return ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
-int run_process(const std::vector<std::string>& args) {
+// Runs args[0] (searched in PATH) and returns its exit status; `quiet`: its output goes to /dev/null.
+int run_process(const std::vector<std::string>& args, bool quiet = false) {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -49,13 +45,29 @@ int run_process(const std::vector<std::string>& args) {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("cannot start " + args[0]);
     if (pid == 0) {
+        if (quiet) {
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 1), ::dup2(null, 2);
+        }
         ::execvp(argv[0], argv.data());
-        std::cerr << "profdit report: cannot run " << args[0] << "\n";
+        if (!quiet) std::cerr << "profdit report: cannot run " << args[0] << "\n";
         ::_exit(127);
     }
     int status = 0;
     ::waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The Python for the figure scripts: $PROFDIT_PYTHON, else the first of Debian's python3 (where scripts/setup
+// installs matplotlib and h5py) and the PATH's python3 that imports both (a GPU image's /usr/bin/python3 may
+// lack them while its PATH's python3 has them).
+std::string python() {
+    if (const char* v = std::getenv("PROFDIT_PYTHON"); v && *v) return v;
+    for (const std::string py : {"/usr/bin/python3", "python3"})
+        if (run_process({py, "-c", "import matplotlib, h5py"}, true) == 0) return py;
+    throw std::runtime_error("the report scripts need Python 3 with matplotlib and h5py, which neither /usr/bin/python3 nor the "
+                             "PATH's python3 has (Debian: apt-get install python3-matplotlib python3-h5py, as scripts/setup "
+                             "does; or set PROFDIT_PYTHON)");
 }
 
 #ifdef PROFDIT_HAVE_OPENCV
@@ -154,9 +166,10 @@ Command add_report(CLI::App& app) {
 #else
                 if (!o->no_video) std::cerr << "profdit report: built without OpenCV: no video previews\n";
 #endif
-                const int rc = run_process({python(), scripts.string(), o->file, "--out", out.string()});
+                const auto py = python();
+                const int  rc = run_process({py, scripts.string(), o->file, "--out", out.string()});
                 if (rc == 2) throw InputError(o->file + ": the report scripts refused the file (see above)");
-                if (rc != 0) throw std::runtime_error("the report scripts failed (" + python() + " exit " + std::to_string(rc) + ", see above)");
+                if (rc != 0) throw std::runtime_error("the report scripts failed (" + py + " exit " + std::to_string(rc) + ", see above)");
                 return 0;
             }};
 }
