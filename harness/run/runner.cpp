@@ -138,6 +138,9 @@ Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, cons
         ++res_.sampling_runs;
         res_.model_calls += int64_t(rec.call_ms().size());
         const auto t1     = Clock::now();
+        if (!all_finite(res.final_latent))  // every model output was finite: the sampler's own update made it
+            throw NonFiniteError("NaN/Inf in the final latent after step " + std::to_string(steps - 1) + " of " + std::to_string(steps) +
+                                 " (the sampler's update; every model output was finite)");
         auto       frames = pipe_.decoder->decode(res.final_latent.to(pipe_.device())).to(torch::kCPU);  // [F, 3, H, W]
         o.decode_ms.push_back(ms_since(t1));
         calls.push_back(rec.call_ms());
