@@ -140,7 +140,7 @@ TEST(Experiment, BadInputNamesFileLineKeyAndValue) {
     write(dir + "/broken.yaml", "name: x\nseeds: [0, 1\n");
     const auto b = error_of([&] { run::load_experiment(dir + "/broken.yaml", {}); });
     EXPECT_TRUE(contains(b, "broken.yaml:") && contains(b, "malformed YAML")) << b;
-    EXPECT_TRUE(contains(error_of([&] { run::load_experiment(dir + "/missing.yaml", {}); }), "missing.yaml: experiment file not found"));
+    EXPECT_TRUE(contains(error_of([&] { run::load_experiment(dir + "/missing.yaml", {}); }), "missing.yaml: cannot open experiment file"));
     EXPECT_TRUE(contains(err("", {"prompts_file=none.txt"}), "give exactly one of prompts"));
 }
 

@@ -36,7 +36,8 @@ YAML::Node load_yaml_file(const std::string& path, const std::string& what, cons
     } catch (const YAML::Exception& e) {
         input_error(path + ": cannot read " + what + " (" + e.msg + ")");
     }
-    if (!root.IsMap()) input_error(path + ": a " + what + " must be a YAML map" + (expect.empty() ? "" : " " + expect));
+    const bool vowel = !what.empty() && std::string("aeiouAEIOU").find(what[0]) != std::string::npos;
+    if (!root.IsMap()) input_error(path + ": " + (vowel ? "an " : "a ") + what + " must be a YAML map" + (expect.empty() ? "" : " " + expect));
     return root;
 }
 

@@ -17,17 +17,6 @@ std::string line_of(const std::string& path, const YAML::Node& n) {
     return n && n.Mark().line >= 0 ? path + ":" + std::to_string(n.Mark().line + 1) : path;
 }
 
-YAML::Node load_yaml(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) input_error(path + ": experiment file not found");
-    try {
-        return YAML::LoadFile(path);
-    } catch (const YAML::ParserException& e) {
-        input_error(path + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML (" + e.msg + ")");
-    } catch (const YAML::Exception& e) {
-        input_error(path + ": cannot read YAML (" + e.msg + ")");
-    }
-}
-
 // a.b.c=v: walks maps by key and lists by index; the value is YAML (numbers, lists, maps).
 void apply_override(YAML::Node root, const std::string& path, const std::string& kv) {
     const auto eq = kv.find('=');
@@ -212,8 +201,7 @@ std::vector<YAML::Node> expand_policy(const YAML::Node& node, const std::string&
 }
 
 Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
-    YAML::Node root = load_yaml(path);
-    if (!root.IsMap()) input_error(path + ": an experiment is a YAML map (name, model, sampling, prompts, seeds, policies, ...)");
+    YAML::Node root = io::load_yaml_file(path, "experiment file", "(name, model, sampling, prompts, seeds, policies, ...)");
     for (const auto& kv : overrides) apply_override(root, path, kv);
 
     Experiment x;
