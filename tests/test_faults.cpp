@@ -67,6 +67,18 @@ TEST(Faults, OutputPathThatCannotBeCreated) {
     EXPECT_EQ(slurp(dir + "/plain_file"), "not a folder");
 }
 
+// Every caption is checked before the result file is created: a bad second prompt costs no runs.
+TEST(Faults, BadCaptionIsRefusedBeforeAnyRun) {
+    const auto dir = test::temp_dir();
+    const auto x   = experiment(dir, "{preset: sprites-tiny, threads: 1}",
+                                "[a red circle moving left over blue stripes, a red circle moving left over purple stripes]");
+    const auto r   = test::run_profdit("run " + x + " --out " + dir + "/x.h5");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(has(r.err, x + ": prompts.1: caption 'a red circle moving left over purple stripes': word 'purple'")) << r.err;
+    EXPECT_FALSE(has(r.err, "run 1/")) << "no run may start:\n" << r.err;
+    EXPECT_FALSE(fs::exists(dir + "/x.h5"));
+}
+
 // A full disk, made with a file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored, so writes fail with EFBIG): the
 // sweep stops at the first failed write with one error, the file keeps every run finished before it, and
 // --resume (with room again) completes it.

@@ -256,12 +256,6 @@ RunnerResult Sweep::run() {
     info.shard           = opt_.shard.text();
     info.model           = pipe_.fingerprint;
     res_.file            = opt_.out.empty() ? x_.output : opt_.out;
-    std::optional<store::Store> st;
-    {
-        Stopwatch sw{res_.time.store_s};
-        st.emplace(store::Store::open(res_.file, info, opt_.resume));
-    }
-
     std::vector<Pair> pairs;
     for (const auto& p : grid_pairs(x_))
         if (opt_.shard.owns(p.index)) pairs.push_back(p);
@@ -274,6 +268,19 @@ RunnerResult Sweep::run() {
         negative_     = pipe_.text->encode(pipe_.negative_prompt).to(pipe_.device());  // [L, text_dim]
         synchronize(pipe_.device());
         negative_ms_  = ms_since(t0);
+    }
+    for (const auto& pair : pairs) {  // a bad caption is refused before the file is touched
+        try {
+            prompt(pair.prompt);
+        } catch (const InputError& e) {
+            input_error(x_.path + ": prompts." + std::to_string(pair.prompt) + ": " + e.what());
+        }
+    }
+
+    std::optional<store::Store> st;
+    {
+        Stopwatch sw{res_.time.store_s};
+        st.emplace(store::Store::open(res_.file, info, opt_.resume));
     }
 
     bool warmed = false;
