@@ -22,7 +22,7 @@
 namespace profdit::run {
 
 RecordingDenoiser::RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity, Locate locate)
-    : inner_(inner), steps_(steps), similarity_(similarity), locate_(std::move(locate)), call_ms_(size_t(steps) * 2, 0.0), rel_l1_(size_t(steps) * 2),
+    : inner_(inner), similarity_(similarity), locate_(std::move(locate)), call_ms_(size_t(steps) * 2, 0.0), rel_l1_(size_t(steps) * 2),
       cosine_(size_t(steps) * 2) {}
 
 torch::Tensor RecordingDenoiser::predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
@@ -33,7 +33,7 @@ torch::Tensor RecordingDenoiser::predict(int step, sampling::Branch branch, cons
     const size_t at = size_t(step) * 2 + size_t(branch);
     call_ms_.at(at) = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!all_finite(out))
-        throw NonFiniteError("NaN/Inf in the model output at step " + std::to_string(step) + " of " + std::to_string(steps_) + ", " +
+        throw NonFiniteError("NaN/Inf in the model output at step " + std::to_string(step) + " of " + std::to_string(call_ms_.size() / 2) + ", " +
                              (branch == sampling::kCond ? "cond" : "uncond") + " branch" +
                              (locate_ ? "; an uncached replay finds it first in " + locate_(latent, t, context) : ""));
     if (similarity_) {

@@ -28,7 +28,6 @@ class RecordingDenoiser : public sampling::Denoiser {
     static std::vector<double> read(const std::vector<torch::Tensor>& v);
 
     sampling::Denoiser&        inner_;
-    int                        steps_;
     bool                       similarity_;
     Locate                     locate_;
     std::vector<double>        call_ms_;
