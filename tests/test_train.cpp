@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "io/safetensors.h"
+#include <set>
+#include <nlohmann/json.hpp>
 #include "train/trainer.h"
 #include "world/embedded_model.h"
 #ifdef PROFDIT_HAVE_OPENCV
@@ -102,6 +105,7 @@ TEST(Train, ResumeContinuesTheSameRun) {
     auto half_cfg  = cfg;
     half_cfg.steps = 6;
     half_cfg.out   = dir + "/half";
+    half_cfg.state = dir + "/half-state";
     train::Trainer first(half_cfg);
     first.run(false);
     auto rest_cfg  = half_cfg;
@@ -109,7 +113,89 @@ TEST(Train, ResumeContinuesTheSameRun) {
     train::Trainer second(rest_cfg);
     second.run(true);
     ASSERT_EQ(second.losses().size(), 6u);
-    for (int i = 0; i < 6; ++i) EXPECT_NEAR(second.losses()[i], full.losses()[6 + i], 1e-6) << i;
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(second.losses()[i], full.losses()[6 + i]) << i;  // the state is saved exactly
+    EXPECT_EQ(second.seconds() > 0, true);
+}
+
+TEST(Train, TheModelFolderHoldsTheModelAndTheStateFolderTheRest) {
+    const auto dir = test::temp_dir();
+    auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 2));
+    EXPECT_EQ(cfg.state, dir + "/out.train-state");
+    train::Trainer(cfg).run(false);
+    std::set<std::string> model, state;
+    for (const auto& e : std::filesystem::directory_iterator(dir + "/out")) model.insert(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(cfg.state)) state.insert(e.path().filename().string());
+    EXPECT_EQ(model, (std::set<std::string>{"config.json", "dit.safetensors", "text_encoder.safetensors"}));
+    EXPECT_EQ(state, (std::set<std::string>{"train_state.safetensors"}));
+    const auto j = nlohmann::json::parse(std::ifstream(dir + "/out/config.json"));
+    EXPECT_EQ(j["sampling"]["shift"], 3.0);
+    EXPECT_EQ(j["sampling"]["guide"], 1.5);
+    EXPECT_EQ(j["train"]["workers"], 1);
+}
+
+// Data parallelism: two replicas on one thread each give the same run twice, bit for bit, and the same
+// run as one worker up to the order of the gradient sum.
+TEST(Train, TwoWorkersAreBitReproducibleAndFollowOneWorker) {
+    const auto dir = test::temp_dir();
+    auto one = train::TrainConfig::from_yaml_file(tiny_config(dir, 8));
+    auto two = one;
+    two.workers = 2;
+    two.out = dir + "/two", two.state = dir + "/two-state";
+    train::Trainer a(two), b(two), c(one);
+    a.run(false);
+    b.run(false);
+    c.run(false);
+    EXPECT_EQ(a.losses(), b.losses());
+    EXPECT_NEAR(a.losses()[0], c.losses()[0], 1e-6);
+    for (size_t i = 0; i < a.losses().size(); ++i) EXPECT_NEAR(a.losses()[i], c.losses()[i], 2e-3 * c.losses()[i]) << i;
+}
+
+TEST(Train, BadDeviceAndWorkersAreRefused) {
+    const auto dir = test::temp_dir();
+    auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 2));
+    auto bad = cfg;
+    bad.device = "tpu";
+    EXPECT_THROW(train::Trainer{bad}, InputError);
+    if (!torch::cuda::is_available()) {
+        bad.device = "cuda";
+        EXPECT_THROW(train::Trainer{bad}, InputError);
+    }
+    std::ofstream(dir + "/w.yaml") << "train: {batch: 4, workers: 3}\n";
+    try {
+        train::TrainConfig::from_yaml_file(dir + "/w.yaml");
+        FAIL();
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("w.yaml"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("workers"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Train, AStateWithoutOptimizerMomentsIsNamed) {
+    const auto dir = test::temp_dir();
+    auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 2));
+    std::filesystem::create_directories(cfg.state);
+    io::write_safetensors(cfg.state + "/train_state.safetensors", {{"param.x", torch::zeros({1})}}, {{"step", "2"}, {"seconds", "1"}});
+    try {
+        train::Trainer(cfg).run(true);
+        FAIL();
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("train_state.safetensors"), std::string::npos) << e.what();
+    }
+}
+
+// profdit's AdamW against LibTorch's torch::optim::AdamW (the same algorithm as torch.optim.AdamW).
+TEST(Train, AdamWMatchesTorchAdamW) {
+    torch::manual_seed(1);
+    auto p1 = torch::randn({5, 7}).requires_grad_(), p2 = p1.detach().clone().requires_grad_();
+    train::AdamW mine({p1}, {0.9, 0.99, 1e-8, 0.01});
+    torch::optim::AdamW ref({p2}, torch::optim::AdamWOptions(3e-3).betas({0.9, 0.99}).weight_decay(0.01));
+    for (int k = 0; k < 20; ++k) {
+        auto g = torch::randn({5, 7});
+        p1.mutable_grad() = g.clone(), p2.mutable_grad() = g.clone();
+        mine.step(3e-3);
+        ref.step();
+    }
+    EXPECT_LT((p1 - p2).abs().max().item<double>(), 1e-6);
 }
 
 TEST(Train, BadConfigNamesKey) {

@@ -67,6 +67,8 @@ TEST(Detector, PassesRenderedVideosWithTrueMasks) {
         EXPECT_TRUE(d.sprite_present) << caption(s) << " seed " << seed << " frames " << d.frames_present;
         EXPECT_TRUE(d.direction_ok) << caption(s) << " seen " << d.direction_seen;
         EXPECT_TRUE(d.background_ok) << caption(s) << " seen " << d.background_seen << " " << d.pattern_seen;
+        EXPECT_TRUE(d.shape_ok) << caption(s) << " seen " << d.shape_seen;
+        EXPECT_EQ(d.size_error, 0.0) << caption(s) << " size " << d.size_seen;
         iou += mask_iou(d.mask, v.masks);
     }
     EXPECT_GT(iou / n, 0.99);
@@ -92,6 +94,18 @@ TEST(Detector, FailsNoiseAndWrongCaptions) {
     EXPECT_FALSE(wrong_dir.direction_ok);
     EXPECT_FALSE(detect(v.frames, "a yellow square moving right over a blue background", cfg).background_ok);
     EXPECT_FALSE(detect(v.frames, "a yellow square moving right over green stripes", cfg).background_ok);
+    const auto as_circle = detect(v.frames, "a yellow circle moving right over a green background", cfg);
+    EXPECT_EQ(as_circle.shape_seen, "square");
+    EXPECT_FALSE(as_circle.shape_ok);
+
+    // A sprite smaller than the world's smallest is measured so (size error = sprite_min - side).
+    WorldConfig big = cfg;
+    big.sprite_min = big.sprite_max = 8;
+    const auto small_world = render(place_scene(s, big, 5), big);
+    const auto d_small     = detect(small_world.frames, "a yellow square moving right over a green background", cfg);
+    EXPECT_TRUE(d_small.sprite_present);
+    EXPECT_NEAR(d_small.size_seen, 8.0, 1e-9);
+    EXPECT_NEAR(d_small.size_error, 2.0, 1e-9);
 
     // A frozen sprite has no direction; a sprite that vanishes halfway is not present.
     auto frozen = v.frames[0].unsqueeze(0).expand({8, 3, 32, 32}).contiguous();

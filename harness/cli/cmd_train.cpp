@@ -1,43 +1,82 @@
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "common/build_info.h"
+#include "common/device.h"
+#include "common/error.h"
 #include "common/format.h"
 #include "train/trainer.h"
+#include "world/embedded_model.h"
 
 namespace profdit::cli {
 
 namespace {
 
 struct TrainOptions {
-    std::string config, out;
-    int         steps = 0, threads = -1;
+    std::string config, out, device;
+    int         steps = 0, threads = -1, workers = 0;
+    double      minutes = 0;
     bool        resume = false, quiet = false;
     std::string command;
 };
 
+// One learning-curve row per evaluation: the checkpoint just written, sampled on held-out pairs at the
+// model's own sampling settings and scored by the strict detector. Appended to STATE/curve.csv.
+void append_curve_row(const train::TrainConfig& cfg, int step, double train_seconds) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto m = world::EmbeddedModel::load(cfg.out, parse_device(cfg.device));
+    sampling::SampleOptions opt;
+    opt.solver = cfg.solver, opt.steps = cfg.sample_steps, opt.shift = cfg.sample_shift, opt.guide = cfg.sample_guide;
+    const auto r = world::evaluate_gates(m, cfg.eval_pairs, opt);
+    const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::string path = cfg.state + "/curve.csv";
+    const bool fresh = !std::filesystem::exists(path);
+    std::ofstream f(path, std::ios::app);
+    if (fresh) f << "step,train_seconds,pairs,sprite,background,direction,all,shape,size_error,eval_seconds,device,commit\n";
+    f << step << "," << format_number("%.1f", train_seconds) << "," << r.videos << "," << format_number("%.4f", r.sprite) << ","
+      << format_number("%.4f", r.background) << "," << format_number("%.4f", r.direction) << "," << format_number("%.4f", r.all) << ","
+      << format_number("%.4f", r.shape) << "," << format_number("%.2f", r.size_error) << "," << format_number("%.1f", eval_s) << "," << cfg.device << "," << build_commit() << "\n";
+    std::cerr << "\ntrain: eval at step " << step << ": sprite " << format_number("%.3f", r.sprite) << " background "
+              << format_number("%.3f", r.background) << " direction " << format_number("%.3f", r.direction) << " all "
+              << format_number("%.3f", r.all) << " (" << r.videos << " pairs, " << format_number("%.0f", eval_s) << " s)\n";
+}
+
 int run_train(const TrainOptions& o) {
     auto cfg = train::TrainConfig::from_yaml_file(o.config);
     if (o.steps > 0) cfg.steps = o.steps;
-    if (!o.out.empty()) cfg.out = o.out;
+    if (!o.out.empty()) cfg.out = o.out, cfg.state = o.out + ".train-state";
     if (o.threads >= 0) cfg.threads = o.threads;
+    if (o.workers > 0) cfg.workers = o.workers;
+    if (!o.device.empty()) cfg.device = o.device;
+    cfg.max_seconds = 60 * o.minutes;
+    if (cfg.batch % cfg.workers) input_error("--workers " + std::to_string(cfg.workers) + " must divide the batch (" + std::to_string(cfg.batch) + ")");
     cfg.command = o.command;
     train::Trainer trainer(cfg);
-    trainer.run(o.resume, [&](const train::StepLog& l) {
-        if (!o.quiet)
-            std::cerr << "\rtrain: step " << l.step << "/" << cfg.steps << " loss " << format_number("%.4f", l.loss) << " lr "
-                      << format_number("%.2e", l.lr) << " " << format_number("%.1f", l.samples_per_s) << " samples/s   "
-                      << (l.step == cfg.steps ? "\n" : "") << std::flush;
-    });
+    auto on_checkpoint = [&](int step, double seconds) {
+        if (cfg.eval_every > 0 && (step % cfg.eval_every == 0 || step == cfg.steps)) append_curve_row(cfg, step, seconds);
+    };
+    trainer.run(
+        o.resume,
+        [&](const train::StepLog& l) {
+            if (!o.quiet)
+                std::cerr << "\rtrain: step " << l.step << "/" << cfg.steps << " loss " << format_number("%.4f", l.loss) << " lr "
+                          << format_number("%.2e", l.lr) << " " << format_number("%.1f", l.samples_per_s) << " samples/s   "
+                          << (l.step == cfg.steps ? "\n" : "") << std::flush;
+        },
+        on_checkpoint);
     const auto& losses = trainer.losses();
     double tail = 0;
     const size_t n = std::min<size_t>(losses.size(), 50);
     for (size_t i = losses.size() - n; i < losses.size(); ++i) tail += losses[i] / std::max<size_t>(n, 1);
     Table t;
-    t.columns = {"model", "steps", "batch", "loss (last 50)", "output", "commit"};
-    t.rows.push_back({cfg.name, std::to_string(trainer.step()), std::to_string(cfg.batch), format_number("%.4f", tail), cfg.out, build_commit()});
+    t.columns = {"model", "steps", "batch", "workers", "device", "loss (last 50)", "train s", "output", "commit"};
+    t.rows.push_back({cfg.name, std::to_string(trainer.step()), std::to_string(cfg.batch), std::to_string(cfg.workers), cfg.device,
+                      format_number("%.4f", tail), format_number("%.0f", trainer.seconds()), cfg.out, build_commit()});
     print_table(t, "md", std::cout);
     return 0;
 }
@@ -47,15 +86,19 @@ int run_train(const TrainOptions& o) {
 Command add_train(CLI::App& app) {
     auto  o   = std::make_shared<TrainOptions>();
     auto* cmd = app.add_subcommand("train", "train the embedded world model (rectified flow, Wan parameterisation)");
-    cmd->add_option("config", o->config, "training YAML (world, model, train, output)")->required();
+    cmd->add_option("config", o->config, "training YAML (world, model, train, sampling, output, state)")->required();
     cmd->add_option("--steps", o->steps, "override train.steps");
-    cmd->add_option("--out", o->out, "override output folder");
+    cmd->add_option("--out", o->out, "override the output folder (the state goes to OUT.train-state)");
     cmd->add_option("--threads", o->threads, "override train.threads");
-    cmd->add_flag("--resume", o->resume, "continue from the output folder's train state");
+    cmd->add_option("--workers", o->workers, "override train.workers (data-parallel replicas, one thread each)");
+    cmd->add_option("--device", o->device, "override train.device (cpu | cuda | cuda:N)");
+    cmd->add_option("--minutes", o->minutes, "stop with a checkpoint after this many minutes of training (resume later)");
+    cmd->add_flag("--resume", o->resume, "continue from the state folder's train state");
     cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
     return {cmd, [o, cmd] {
                 o->command = "profdit train " + o->config + (o->steps ? " --steps " + std::to_string(o->steps) : "") +
-                             (o->out.empty() ? "" : " --out " + o->out) + (o->resume ? " --resume" : "");
+                             (o->out.empty() ? "" : " --out " + o->out) + (o->workers ? " --workers " + std::to_string(o->workers) : "") +
+                             (o->device.empty() ? "" : " --device " + o->device) + (o->resume ? " --resume" : "");
                 return run_train(*o);
             }};
 }

@@ -7,6 +7,7 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "world/caption_probe.h"
 #include "world/embedded_model.h"
 #ifdef PROFDIT_HAVE_OPENCV
 #include "world/frame_strip.h"
@@ -19,20 +20,33 @@ namespace {
 struct WorldEvalOptions {
     std::string             model = "data/models/sprites-tiny", strip;
     int                     pairs = 16, threads = 0;
+    bool                    probe = false;
     sampling::SampleOptions sample;
 };
 
 int run_world_eval(const WorldEvalOptions& o) {
     set_cpu_threads(o.threads);
     auto                     m = world::EmbeddedModel::load(o.model);
+    if (o.probe) {
+        Table t;
+        t.columns = {"model", "pairs", "sigma", "loss", "direction reversed", "other colour", "other background", "empty caption", "commit"};
+        for (const auto& r : world::probe_captions(m, o.pairs, {0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995}))
+            t.rows.push_back({o.model, std::to_string(o.pairs), format_number("%.3f", r.sigma), format_number("%.4f", r.loss_true),
+                              format_number("%+.4f", r.gap_direction), format_number("%+.4f", r.gap_colour),
+                              format_number("%+.4f", r.gap_background), format_number("%+.4f", r.gap_empty), build_commit()});
+        print_table(t, "md", std::cout);
+        return 0;
+    }
     std::vector<torch::Tensor> videos;
     std::vector<std::string>   captions;
     const auto r = world::evaluate_gates(m, o.pairs, o.sample, &videos, &captions);
     Table t;
-    t.columns = {"model", "pairs", "solver", "steps", "shift", "guide", "sprite", "background", "direction", "all", "commit"};
+    t.columns = {"model", "pairs", "solver", "steps", "shift", "guide", "sprite", "background", "direction", "all", "shape",
+                 "size error px", "commit"};
     t.rows.push_back({o.model, std::to_string(r.videos), o.sample.solver, std::to_string(o.sample.steps), format_number("%g", o.sample.shift),
                       format_number("%g", o.sample.guide), format_number("%.3f", r.sprite), format_number("%.3f", r.background),
-                      format_number("%.3f", r.direction), format_number("%.3f", r.all), build_commit()});
+                      format_number("%.3f", r.direction), format_number("%.3f", r.all), format_number("%.3f", r.shape),
+                      format_number("%.2f", r.size_error), build_commit()});
     print_table(t, "md", std::cout);
     if (!o.strip.empty()) {
 #ifdef PROFDIT_HAVE_OPENCV
@@ -59,6 +73,9 @@ Command add_world_eval(CLI::App& app) {
     cmd->add_option("--guide", o->sample.guide, "guidance scale")->capture_default_str();
     cmd->add_option("--strip", o->strip, "write the first 8 videos as a PNG frame strip");
     cmd->add_option("--threads", o->threads, "CPU threads (0: default)");
+    cmd->add_flag("--probe-captions", o->probe,
+                  "instead of sampling: the relative loss increase per noise level when the caption's direction, colour or "
+                  "background is changed (does the model use each word?)");
     return {cmd, [o] { return run_world_eval(*o); }};
 }
 

@@ -14,6 +14,7 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     io::Options top(io::load_yaml_file(path, "training config"), "train config", path);
     c.name = top.get_string("name", c.name);
     c.out  = top.get_string("output", c.out);
+    c.state = top.get_string("state", c.out + ".train-state");
 
     io::Options w(top.get_node("world"), "world", path);
     c.world.frames     = w.get_int("frames", c.world.frames, 1, 256);
@@ -63,7 +64,24 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     c.log_every        = t.get_int("log_every", c.log_every, 1, 1000000);
     c.checkpoint_every = t.get_int("checkpoint_every", c.checkpoint_every, 1, 100000000);
     c.threads          = t.get_int("threads", c.threads, 0, 256);
+    c.workers          = t.get_int("workers", c.workers, 1, 64);
+    c.device           = t.get_string("device", c.device);
+    if (c.batch % c.workers) t.fail("workers", "must divide batch (" + std::to_string(c.batch) + ")");
+    if (t.has("betas")) {
+        const auto b = t.get_double_list("betas");
+        if (b.size() != 2 || b[0] < 0 || b[0] >= 1 || b[1] < 0 || b[1] >= 1) t.fail("betas", "must list two numbers in [0, 1)");
+        c.beta1 = b[0], c.beta2 = b[1];
+    }
     t.finish();
+
+    io::Options s(top.get_node("sampling"), "sampling", path);
+    c.solver       = s.get_choice("solver", c.solver, {"unipc", "dpm++", "euler"});
+    c.sample_steps = s.get_int("steps", c.sample_steps, 1, 1000);
+    c.sample_shift = s.get_double("shift", c.sample_shift, 0.01, 100.0);
+    c.sample_guide = s.get_double("guide", c.sample_guide, 0.0, 100.0);
+    c.eval_every   = s.get_int("eval_every", c.eval_every, 0, 100000000);
+    c.eval_pairs   = s.get_int("eval_pairs", c.eval_pairs, 1, 100000);
+    s.finish();
     top.finish();
     return c;
 }
@@ -76,7 +94,8 @@ nlohmann::json TrainConfig::to_json() const {
             {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
                        {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},
                        {"logit_std", logit_std}, {"shift", shift}, {"decay_start", decay_start}, {"decay_to", decay_to},
-                       {"seed", seed}}}};
+                       {"seed", seed}, {"workers", workers}, {"betas", {beta1, beta2}}, {"device", device}}},
+            {"sampling", {{"solver", solver}, {"steps", sample_steps}, {"shift", sample_shift}, {"guide", sample_guide}}}};
 }
 
 double TrainConfig::lr_at(int step) const {

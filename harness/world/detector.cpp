@@ -68,6 +68,7 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
         const int    span = cfg.sprite_max + 3;
         std::vector<std::array<double, 2>> track;
         std::vector<int>                   track_frame;
+        double                             fill = 0, side = 0;
         for (int f = 0; f < F; ++f) {
             std::vector<uint8_t> on(size_t(H) * W, 0);
             for (int y = 0; y < H; ++y)
@@ -83,11 +84,21 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             if (!ok) continue;
             track.push_back({b.cx, b.cy});
             track_frame.push_back(f);
+            const int bw = b.x1 - b.x0 + 1, bh = b.y1 - b.y0 + 1;
+            fill += double(b.area) / (bw * bh);
+            side += 0.5 * (bw + bh);
             for (int p : b.pixels) ma[f][p / W][p % W] = 1;
         }
         const bool present = track.size() >= std::ceil(opt.present_share * F);
         d.frames_present   = d.frames_present ? std::min(d.frames_present, int(track.size())) : int(track.size());
         all_present        = all_present && present;
+        if (!track.empty()) {
+            fill /= double(track.size()), side /= double(track.size());
+            d.shape_seen = fill > 0.89 ? "square" : "circle";
+            d.shape_ok   = present && d.shape_seen == sp.shape;
+            d.size_seen  = side;
+            d.size_error = std::max({0.0, cfg.sprite_min - side, side - cfg.sprite_max});
+        }
         bool dir_ok        = false;
         if (present && track.size() >= 2) {
             const double span_f = track_frame.back() - track_frame.front();

@@ -67,11 +67,14 @@ GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOpti
         auto       v = generate_video(m, c, uint64_t(i), opt);
         const auto d = detect(v, c, m.world);
         r.sprite += d.sprite_present, r.background += d.background_ok, r.direction += d.direction_ok, r.all += d.all();
+        r.shape += d.shape_ok;
+        if (d.sprite_present) r.size_error += d.size_error;
         if (videos) videos->push_back(v);
         if (captions) captions->push_back(c);
     }
     r.videos = pairs;
-    if (pairs) r.sprite /= pairs, r.background /= pairs, r.direction /= pairs, r.all /= pairs;
+    if (r.sprite > 0) r.size_error /= r.sprite;
+    if (pairs) r.sprite /= pairs, r.background /= pairs, r.direction /= pairs, r.all /= pairs, r.shape /= pairs;
     return r;
 }
 

@@ -33,6 +33,8 @@ torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint6
 struct GateRates {
     int    videos = 0;
     double sprite = 0, background = 0, direction = 0, all = 0;
+    double shape = 0;       // share of videos whose sprite is present with the captioned shape
+    double size_error = 0;  // mean size error (pixels outside [sprite_min, sprite_max]) over videos with the sprite
 };
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos = nullptr,
                          std::vector<std::string>* captions = nullptr);

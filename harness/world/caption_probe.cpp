@@ -1,0 +1,59 @@
+#include "world/caption_probe.h"
+
+#include <cmath>
+
+namespace profdit::world {
+
+namespace {
+
+std::string opposite(const std::string& d) {
+    if (d == "left") return "right";
+    if (d == "right") return "left";
+    if (d == "up") return "down";
+    return "up";
+}
+
+template <typename T>
+const T& next_after(const std::vector<T>& v, const T& x) {
+    const auto it = std::find(v.begin(), v.end(), x);
+    return v[(size_t(it - v.begin()) + 1) % v.size()];
+}
+
+}  // namespace
+
+std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const std::vector<double>& sigmas) {
+    torch::NoGradGuard ng;
+    const auto& w   = m.world;
+    const auto  dev = m.dit->device();
+    std::vector<CaptionProbeRow> rows(sigmas.size());
+    for (int i = 0; i < pairs; ++i) {
+        const auto scene = place_scene(parse_caption(held_out_caption(w, i), w), w, uint64_t(i));
+        auto dir = scene, col = scene, bg = scene;
+        dir.sprites[0].direction = opposite(scene.sprites[0].direction);
+        col.sprites[0].colour    = next_after(w.colours, scene.sprites[0].colour);
+        bg.background            = next_after(w.backgrounds, scene.background);
+        std::vector<torch::Tensor> ctx;
+        for (const auto& c : {caption(scene), caption(dir), caption(col), caption(bg), std::string()})
+            ctx.push_back(m.text->encode(c).to(dev));                                   // [L, text_dim]
+        auto x0 = render(scene, w).frames.permute({1, 0, 2, 3}).to(dev);                // [3, F, H, W]
+        for (size_t k = 0; k < sigmas.size(); ++k) {
+            const auto t     = int64_t(sigmas[k] * 1000);
+            const double s   = double(t) / 1000.0;
+            auto noise       = sampling::seeded_noise(x0.sizes().vec(), uint64_t(i) * 1000 + k).to(dev);  // [3, F, H, W]
+            auto xt          = (1 - s) * x0 + s * noise;                                 // [3, F, H, W]
+            auto target      = noise - x0;                                               // [3, F, H, W]
+            std::vector<double> loss;
+            for (const auto& c : ctx) loss.push_back(torch::mse_loss(m.dit->forward(xt, t, c), target).item<double>());
+            auto& r = rows[k];
+            r.sigma = s;
+            r.loss_true += loss[0] / pairs;
+            r.gap_direction += (loss[1] - loss[0]) / loss[0] / pairs;
+            r.gap_colour += (loss[2] - loss[0]) / loss[0] / pairs;
+            r.gap_background += (loss[3] - loss[0]) / loss[0] / pairs;
+            r.gap_empty += (loss[4] - loss[0]) / loss[0] / pairs;
+        }
+    }
+    return rows;
+}
+
+}  // namespace profdit::world
