@@ -19,14 +19,21 @@ namespace {
 
 struct WorldEvalOptions {
     std::string             model = "data/models/sprites-tiny", strip;
-    int                     pairs = 16, threads = 0;
+    int                     pairs = 16, threads = 0, controllability = 0;
     bool                    probe = false;
-    sampling::SampleOptions sample;
+    std::string             solver;
+    int                     steps = 0;
+    double                  shift = -1, guide = -1;
 };
 
 int run_world_eval(const WorldEvalOptions& o) {
     set_cpu_threads(o.threads);
     auto                     m = world::EmbeddedModel::load(o.model);
+    auto                     opt = m.sampling;  // the model's own settings unless given
+    if (!o.solver.empty()) opt.solver = o.solver;
+    if (o.steps > 0) opt.steps = o.steps;
+    if (o.shift > 0) opt.shift = o.shift;
+    if (o.guide >= 0) opt.guide = o.guide;
     if (o.probe) {
         Table t;
         t.columns = {"model", "pairs", "sigma", "loss", "direction reversed", "other colour", "other background", "empty caption", "commit"};
@@ -37,14 +44,24 @@ int run_world_eval(const WorldEvalOptions& o) {
         print_table(t, "md", std::cout);
         return 0;
     }
+    if (o.controllability > 0) {
+        Table t;
+        t.columns = {"model", "seeds", "videos", "solver", "steps", "shift", "guide", "captioned direction", "commit"};
+        const double rate = world::evaluate_controllability(m, o.controllability, opt);
+        t.rows.push_back({o.model, std::to_string(o.controllability), std::to_string(o.controllability * int(m.world.directions.size())),
+                          opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift),
+                          format_number("%g", opt.guide), format_number("%.3f", rate), build_commit()});
+        print_table(t, "md", std::cout);
+        return 0;
+    }
     std::vector<torch::Tensor> videos;
     std::vector<std::string>   captions;
-    const auto r = world::evaluate_gates(m, o.pairs, o.sample, &videos, &captions);
+    const auto r = world::evaluate_gates(m, o.pairs, opt, &videos, &captions);
     Table t;
     t.columns = {"model", "pairs", "solver", "steps", "shift", "guide", "sprite", "background", "direction", "all", "shape",
                  "size error px", "commit"};
-    t.rows.push_back({o.model, std::to_string(r.videos), o.sample.solver, std::to_string(o.sample.steps), format_number("%g", o.sample.shift),
-                      format_number("%g", o.sample.guide), format_number("%.3f", r.sprite), format_number("%.3f", r.background),
+    t.rows.push_back({o.model, std::to_string(r.videos), opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift),
+                      format_number("%g", opt.guide), format_number("%.3f", r.sprite), format_number("%.3f", r.background),
                       format_number("%.3f", r.direction), format_number("%.3f", r.all), format_number("%.3f", r.shape),
                       format_number("%.2f", r.size_error), build_commit()});
     print_table(t, "md", std::cout);
@@ -67,12 +84,14 @@ Command add_world_eval(CLI::App& app) {
     auto* cmd = app.add_subcommand("world-eval", "sample held-out (caption, seed) pairs from a world model and score them with the strict detector");
     cmd->add_option("--model", o->model, "model folder (config.json, dit.safetensors, text_encoder.safetensors)")->capture_default_str();
     cmd->add_option("--pairs", o->pairs, "held-out pairs")->check(CLI::PositiveNumber)->capture_default_str();
-    cmd->add_option("--solver", o->sample.solver, "unipc | dpm++ | euler")->capture_default_str();
-    cmd->add_option("--steps", o->sample.steps, "sampling steps")->capture_default_str();
-    cmd->add_option("--shift", o->sample.shift, "flow shift")->capture_default_str();
-    cmd->add_option("--guide", o->sample.guide, "guidance scale")->capture_default_str();
+    cmd->add_option("--solver", o->solver, "unipc | dpm++ | euler (default: the model's config.json sampling settings)");
+    cmd->add_option("--steps", o->steps, "sampling steps (default: the model's)");
+    cmd->add_option("--shift", o->shift, "flow shift (default: the model's)");
+    cmd->add_option("--guide", o->guide, "guidance scale (default: the model's)");
     cmd->add_option("--strip", o->strip, "write the first 8 videos as a PNG frame strip");
     cmd->add_option("--threads", o->threads, "CPU threads (0: default)");
+    cmd->add_option("--controllability", o->controllability,
+                    "instead of the held-out pairs: N seeds x every direction word of the same caption; the share moving as captioned");
     cmd->add_flag("--probe-captions", o->probe,
                   "instead of sampling: the relative loss increase per noise level when the caption's direction, colour or "
                   "background is changed (does the model use each word?)");

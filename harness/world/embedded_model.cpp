@@ -25,6 +25,14 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& d
     } catch (const nlohmann::json::exception& e) {
         input_error(cfg_path + ": key 'world' is incomplete (" + e.what() + ")");
     }
+    m.sampling.steps = 50, m.sampling.shift = 3.0, m.sampling.guide = 1.5;
+    if (j.contains("sampling")) {
+        const auto& s = j["sampling"];
+        m.sampling.solver = s.value("solver", m.sampling.solver);
+        m.sampling.steps  = s.value("steps", m.sampling.steps);
+        m.sampling.shift  = s.value("shift", m.sampling.shift);
+        m.sampling.guide  = s.value("guide", m.sampling.guide);
+    }
     const auto dit_cfg = wan::WanConfig::from_json(j, cfg_path);
     m.dit              = wan::load_dit(dir + "/dit.safetensors", dit_cfg, device, dtype);
     m.dit->eval();
@@ -58,6 +66,20 @@ torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint6
 }
 
 std::string held_out_caption(const WorldConfig& cfg, int i) { return caption(sample_scene(cfg, 4000000000ull + uint64_t(i))); }
+
+double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt) {
+    int right = 0, videos = 0;
+    for (int i = 0; i < seeds; ++i) {
+        auto scene = parse_caption(held_out_caption(m.world, i), m.world);
+        for (const auto& d : m.world.directions) {
+            scene.sprites[0].direction = d;
+            const auto c = caption(scene);
+            right += detect(generate_video(m, c, uint64_t(i), opt), c, m.world).direction_ok;
+            ++videos;
+        }
+    }
+    return videos ? double(right) / videos : 0.0;
+}
 
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos,
                          std::vector<std::string>* captions) {

@@ -18,6 +18,7 @@ struct EmbeddedModel {
     wan::WanModel                     dit{nullptr};
     std::shared_ptr<WorldTextEncoder> text;
     sampling::IdentityDecoder         decoder;
+    sampling::SampleOptions           sampling;  // what it is meant to be sampled with: config.json's "sampling" (50 UniPC steps, shift 3, guidance 1.5 if absent)
 
     // InputError naming the file and key. The DiT runs on `device` in `dtype`; the caption encoder on the CPU.
     static EmbeddedModel load(const std::string& dir, const torch::Device& device = torch::kCPU,
@@ -39,5 +40,9 @@ struct GateRates {
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos = nullptr,
                          std::vector<std::string>* captions = nullptr);
 std::string held_out_caption(const WorldConfig& cfg, int i);  // the i-th held-out pair's caption (its seed is i)
+
+// Controllability: for seeds 0..seeds-1, the held-out caption of that seed with each of the world's
+// direction words in turn; the share of those videos whose sprite moves in the captioned direction.
+double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt);  // the i-th held-out pair's caption (its seed is i)
 
 }  // namespace profdit::world
