@@ -32,12 +32,12 @@ Rope rope_for_grid(int64_t head_dim, const std::array<int64_t, 3>& grid, const t
     auto ah = axis_angles(H, 2 * p[1], device).view({1, H, 1, p[1]}).expand({F, H, W, p[1]});  // [F, H, W, ph]
     auto aw = axis_angles(W, 2 * p[2], device).view({1, 1, W, p[2]}).expand({F, H, W, p[2]});  // [F, H, W, pw]
     auto angles = torch::cat({af, ah, aw}, -1).reshape({F * H * W, head_dim / 2});             // [L, hd/2]
-    return {torch::cos(angles), torch::sin(angles)};
+    return {torch::cos(angles).to(torch::kFloat32), torch::sin(angles).to(torch::kFloat32)};
 }
 
 torch::Tensor rope_apply(const torch::Tensor& x, const Rope& rope) {
     const auto B = x.size(0), L = x.size(1), H = x.size(2), hd = x.size(3);
-    auto xd  = x.to(torch::kFloat64).view({B, L, H, hd / 2, 2});      // [B, L, H, hd/2, 2]
+    auto xd  = x.to(torch::kFloat32).view({B, L, H, hd / 2, 2});      // [B, L, H, hd/2, 2]
     auto re  = xd.select(-1, 0);                                      // [B, L, H, hd/2]
     auto im  = xd.select(-1, 1);                                      // [B, L, H, hd/2]
     auto c   = rope.cos.view({1, L, 1, hd / 2});                      // [1, L, 1, hd/2]
