@@ -5,6 +5,7 @@
 #include "cli/table.h"
 #include "common/build_info.h"
 #include "common/format.h"
+#include "common/progress.h"
 #include "train/trainer.h"
 
 namespace profdit::cli {
@@ -25,11 +26,12 @@ int run_train(const TrainOptions& o) {
     if (o.threads >= 0) cfg.threads = o.threads;
     cfg.command = o.command;
     train::Trainer trainer(cfg);
+    ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
     trainer.run(o.resume, [&](const train::StepLog& l) {
         if (!o.quiet)
-            std::cerr << "\rtrain: step " << l.step << "/" << cfg.steps << " loss " << format_number("%.4f", l.loss) << " lr "
-                      << format_number("%.2e", l.lr) << " " << format_number("%.1f", l.samples_per_s) << " samples/s   "
-                      << (l.step == cfg.steps ? "\n" : "") << std::flush;
+            bar.update("train: step " + std::to_string(l.step) + "/" + std::to_string(cfg.steps) + " loss " + format_number("%.4f", l.loss) +
+                           " lr " + format_number("%.2e", l.lr) + " " + format_number("%.1f", l.samples_per_s) + " samples/s   ",
+                       l.step == cfg.steps);
     });
     const auto& losses = trainer.losses();
     double tail = 0;
