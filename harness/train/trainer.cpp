@@ -110,7 +110,7 @@ void Trainer::save(const std::string& dir) const {
         state["param." + n] = params_[i].detach();
         state["ema." + n]   = ema_[i];
     }
-    io::write_safetensors(dir + "/dit.safetensors", dit_w);
+    io::write_safetensors(dir + "/dit.safetensors", dit_w, cfg_.dit.metadata());
     io::write_safetensors(dir + "/text_encoder.safetensors", enc_w);
     io::write_safetensors(dir + "/train_state.safetensors", state, {{"step", std::to_string(step_)}, {"seconds", std::to_string(seconds_)}});
     torch::save(*opt_, dir + "/optimizer.pt");
