@@ -48,10 +48,15 @@ torch::Tensor unit_normalise(const torch::Tensor& f) { return f / (f.square().su
 
 }  // namespace
 
-Lpips Lpips::load(const std::string& safetensors_path) {
+std::string Lpips::convention(bool spatial) {
+    return spatial ? "spatial=True (TeaCache/VideoSys convention)" : "spatial=False (the lpips package's default)";
+}
+
+Lpips Lpips::load(const std::string& safetensors_path, bool spatial) {
     io::SafetensorsReader r(safetensors_path);
     Lpips                 m;
-    m.source_ = safetensors_path;
+    m.source_  = safetensors_path;
+    m.spatial_ = spatial;
     for (size_t k = 0; k < kTrunk.size(); ++k) {
         const auto& c   = kTrunk[k];
         const auto  key = std::string(c.key);
@@ -87,19 +92,20 @@ Series Lpips::operator()(const torch::Tensor& test, const torch::Tensor& ref) co
     s.name = "lpips";
     for (int64_t f = 0; f < x.size(0); ++f) {
         auto h    = (torch::stack({x[f], y[f]}) - shift) / scale;  // [2, 3, H, W]
-        auto dist = torch::zeros({1, 1, H, W}, opt);                // [1, 1, H, W]
+        auto dist = torch::zeros({1, 1, spatial_ ? H : 1, spatial_ ? W : 1}, opt);  // [1, 1, H, W] or [1, 1, 1, 1]
         for (size_t k = 0; k < kTrunk.size(); ++k) {
             const auto& c = kTrunk[k];
             if (c.pool_before) h = torch::max_pool2d(h, {3, 3}, {2, 2});
             h             = torch::relu(torch::conv2d(h, w[k], b[k], {c.stride, c.stride}, {c.padding, c.padding}));  // [2, C, h, w]
             const auto n  = unit_normalise(h);
             const auto d  = (n[0] - n[1]).square().unsqueeze(0);                              // [1, C, h, w]
-            dist          = dist + torch::nn::functional::interpolate(torch::conv2d(d, lin[k]), up);
+            const auto m  = torch::conv2d(d, lin[k]);                                          // [1, 1, h, w]
+            dist          = dist + (spatial_ ? torch::nn::functional::interpolate(m, up) : m.mean({2, 3}, true));
         }
         s.per_frame.push_back(dist.mean().item<double>());
     }
     s.mean = detail::mean_skipping_nan(s.per_frame);
-    s.note = "LPIPS v0.1 alex, spatial; weights " + source_;
+    s.note = "LPIPS v0.1 alex, " + convention(spatial_) + "; weights " + source_;
     return s;
 }
 

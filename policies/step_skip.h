@@ -15,7 +15,8 @@ class StepSkipPolicy : public CachePolicy {
     StepSkipPolicy(const ModelFacts& facts, RefreshSchedule schedule, bool reuse_output);
     std::string          name() const override { return "step_skip"; }
     std::string          tag() const override;
-    std::vector<Segment> segments() const override { return {{0, blocks_ - 1, true}}; }
+    // Output mode never adds a residual back (a reused call skips the model), so it stores none.
+    std::vector<Segment> segments() const override { return {{0, blocks_ - 1, !reuse_output_}}; }
     CallPlan             plan(const CallInfo& call) override;
     bool                 caches_output() const override { return reuse_output_; }
     YAML::Node           params() const override;

@@ -40,7 +40,8 @@ TeaCacheFile load_teacache_file(const std::string& path) {
 }
 
 double relative_l1(const torch::Tensor& cur, const torch::Tensor& prev) {
-    return ((cur - prev).abs().mean() / prev.abs().mean()).item<double>();
+    const auto change = (cur - prev).abs().mean();  // [] (0-dim)
+    return (change / prev.abs().mean().clamp_min(kRelativeL1Floor)).item<double>();
 }
 
 TeaCachePolicy::TeaCachePolicy(const ModelFacts& facts, double threshold, std::array<double, 5> coefficients,

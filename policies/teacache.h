@@ -30,8 +30,11 @@ struct TeaCacheFile {
 };
 TeaCacheFile load_teacache_file(const std::string& path);
 
-// mean|cur - prev| / mean|prev|, the indicator distance TeaCache rescales.
-double relative_l1(const torch::Tensor& cur, const torch::Tensor& prev);
+// mean|cur - prev| / max(mean|prev|, kRelativeL1Floor), the indicator distance TeaCache rescales. The floor
+// (upstream divides without one) keeps an all-zero previous indicator from giving NaN (0/0) or inf: 0 when
+// it stays zero, a large change otherwise. Above the floor the value is upstream's, bit for bit.
+constexpr double kRelativeL1Floor = 1e-12;
+double           relative_l1(const torch::Tensor& cur, const torch::Tensor& prev);
 
 // TeaCache: the whole stack is one cacheable segment. Per CFG branch, the relative L1 change of the
 // indicator since the branch's previous call is rescaled by the polynomial and accumulated; while the

@@ -107,10 +107,15 @@ class Setting:
         vals = [v for v in vals if v is not None and not math.isnan(v)]
         return float(np.mean(vals)) if vals else math.nan
 
-    def std(self, f):
+    def spread(self, f):
+        """Error-bar lengths [[below], [above]] from the mean to the runs' smallest and largest value: the bar
+        spans their min-max range, so it never leaves the metric's own range (SSIM <= 1, LPIPS-proxy >= 0)."""
         vals = [f(r) for r in self.runs]
         vals = [v for v in vals if v is not None and not math.isnan(v)]
-        return float(np.std(vals)) if len(vals) > 1 else 0.0
+        if len(vals) < 2:
+            return [[0.0], [0.0]]
+        m = float(np.mean(vals))
+        return [[max(0.0, m - min(vals))], [max(0.0, max(vals) - m)]]
 
     def stack(self, name):
         """The dataset of every run that has it, stacked on a new first axis (None when no run has it)."""
@@ -169,8 +174,14 @@ class Experiment:
         for r in self.done_runs():
             if "metrics" in r.g:
                 present.update(r.g["metrics"].keys())
-        known = [m for m in METRICS if m[0] in present]
+        known = [self._lpips_labelled(m) if m[0] == "lpips" else m for m in METRICS if m[0] in present]
         return known + [(n, n, n, 4, True) for n in sorted(present - {m[0] for m in METRICS})]
+
+    def _lpips_labelled(self, m):
+        """The LPIPS entry labelled with its convention, read from the stored note (docs/metrics.md)."""
+        note = next((_text(r.g["metrics/lpips"].attrs.get("note", "")) for r in self.done_runs() if r.has("metrics/lpips")), "")
+        conv = "mean" if "spatial=False" in note else "spatial"
+        return (m[0], "lpips (alex, %s)" % conv, "LPIPS (AlexNet, %s)" % conv) + tuple(m[3:])
 
     def colors(self):
         """A fixed colour per policy setting (none: black), the same in every figure."""

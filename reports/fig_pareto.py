@@ -9,8 +9,8 @@ import common
 
 TITLE = "Speed vs quality"
 CAPTION = ("Each filled marker is one policy setting: its measured DiT-loop speedup over the uncached reference "
-           "and its quality against the reference (mean over prompts and seeds; bars: standard deviation when "
-           "there are several runs). The hollow marker on the same row is the ideal speedup from FLOPs "
+           "and its quality against the reference (mean over prompts and seeds; bars: the range, min to max, "
+           "over the runs when there are several). The hollow marker on the same row is the ideal speedup from FLOPs "
            "(flops_full / flops_computed). The dashed line is the uncached reference (speedup 1).")
 
 
@@ -34,8 +34,8 @@ def make(exp, out_dir):
                 continue
             c = colors[s.tag]
             ax.plot([speed, ideal], [q, q], ":", color=c, lw=1)
-            ax.errorbar(speed, q, xerr=s.std(lambda r: r.attrs.get("speedup", math.nan)),
-                        yerr=s.std(lambda r: r.metric_mean(name)), fmt="o", color=c, ms=7, capsize=2)
+            ax.errorbar(speed, q, xerr=s.spread(lambda r: r.attrs.get("speedup", math.nan)),
+                        yerr=s.spread(lambda r: r.metric_mean(name)), fmt="o", color=c, ms=7, capsize=2)
             ax.plot(ideal, q, "o", mfc="none", mec=c, ms=8, mew=1.5)
         ax.axvline(1.0, color="gray", ls="--", lw=1)
         ax.set_xlabel("speedup over the uncached reference (x)")

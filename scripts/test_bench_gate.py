@@ -56,11 +56,29 @@ class GateTest(unittest.TestCase):
         cur = copy.deepcopy(BASE)
         cur["policies"]["step_skip_i2"]["speedup"] = 1.70 * 0.93  # -7%
         cur["policies"]["teacache_t0.1"]["speedup"] = 1.45 * 1.05
-        cur["policies"]["step_skip_i2"]["psnr"] -= 0.3
-        cur["policies"]["teacache_t0.1"]["ssim"] -= 0.003
         cur["bench"]["BM_DiTForward/0"]["ms"] = 12.5  # +25%
         rc, out, _ = self.gate(cur)
         self.assertEqual(rc, 0, out)
+
+    def test_quality_is_exact_on_the_same_machine_and_tolerant_across(self):
+        cur = copy.deepcopy(BASE)
+        cur["policies"]["step_skip_i2"]["psnr"] -= 0.3
+        cur["policies"]["teacache_t0.1"]["ssim"] -= 0.003
+        cur["policies"]["none"]["ssim"] += 0.0001  # better counts too: a deterministic run changed
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL", self.row(out, "step_skip_i2 psnr dB"))
+        self.assertIn("no change (same machine)", self.row(out, "step_skip_i2 psnr dB"))
+        self.assertIn("FAIL", self.row(out, "teacache_t0.1 ssim"))
+        self.assertIn("FAIL", self.row(out, "none ssim"))
+        self.assertIn("ok", self.row(out, "teacache_t0.1 psnr dB"))
+        self.assertIn("quality must equal the baseline", out)
+        cur["machine"] = dict(MACHINE, torch_version="2.4.0")  # other kernels, other rounding
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ok (other machine: tolerance)", self.row(out, "step_skip_i2 psnr dB"))
+        self.assertIn(">= -0.5 (other machine)", self.row(out, "step_skip_i2 psnr dB"))
+        self.assertIn("quality within the cross-machine tolerance", out)
 
     def test_speedup_drop_fails(self):
         cur = copy.deepcopy(BASE)
@@ -74,6 +92,7 @@ class GateTest(unittest.TestCase):
 
     def test_psnr_and_ssim_drop_fail(self):
         cur = copy.deepcopy(BASE)
+        cur["machine"] = dict(MACHINE, cpu="Other CPU")  # beyond even the cross-machine tolerance
         cur["policies"]["teacache_t0.1"]["psnr"] = 33.2
         cur["policies"]["step_skip_i2"]["ssim"] = 0.94
         rc, out, _ = self.gate(cur)

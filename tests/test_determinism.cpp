@@ -30,6 +30,9 @@ TEST(Determinism, SameExperimentTwiceGivesBitIdenticalFiles) {
     for (const char* name : {"a", "b"}) {
         const auto r = test::run_profdit("run " + dir + "/x.yaml --out " + dir + "/" + name + ".h5");
         ASSERT_EQ(r.code, 0) << r.err;
+        // stderr is a file here: whole progress lines, no carriage-return redraws (one per step before)
+        EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find(" [####################] 4/4\n"), std::string::npos) << r.err;
     }
     const std::string py = test::python_with("h5py, numpy");
     ASSERT_FALSE(py.empty()) << "no python3 with h5py and numpy (scripts/setup installs python3-h5py)";

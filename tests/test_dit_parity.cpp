@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include "common/error.h"
 #include "io/safetensors.h"
 #include "wan/attention.h"
 #include "wan/checkpoint.h"
@@ -51,6 +52,56 @@ TEST(DiTParity, ConfigFromJsonMatchesWeights) {
     EXPECT_TRUE(det.cross_attn_norm);
     EXPECT_EQ(det.variant(), "custom");
     EXPECT_NO_THROW(cfg.check_against_weights(wan::inspect_dit(r).shapes, r.path()));
+}
+
+// The official Wan2.1 sizes are recognised by every shape (heads and text_len are then known); a size off by
+// one shape is refused, naming the file; profdit's metadata, when present, wins and is checked against the shapes.
+TEST(DiTParity, ConfigFromWeightsOfficialSizesOrMetadata) {
+    auto shapes = [](int64_t dim, int64_t ffn, int64_t layers) {
+        wan::ShapeMap s = {{"patch_embedding.weight", {dim, 16, 1, 2, 2}}, {"text_embedding.0.weight", {dim, 4096}},
+                           {"time_embedding.0.weight", {dim, 256}},        {"blocks.0.ffn.0.weight", {ffn, dim}},
+                           {"head.head.weight", {64, dim}},                 {"blocks.0.self_attn.norm_q.weight", {dim}},
+                           {"blocks.0.norm3.weight", {dim}}};
+        for (int64_t b = 0; b < layers; ++b) s["blocks." + std::to_string(b) + ".modulation"] = {1, 6, dim};
+        return s;
+    };
+    std::string how;
+    const auto  small = wan::WanConfig::from_weights(shapes(1536, 8960, 30), {}, "w.safetensors", &how);
+    EXPECT_EQ(small.num_heads, 12);
+    EXPECT_EQ(small.text_len, 512);
+    EXPECT_EQ(small.variant(), "Wan2.1-T2V-1.3B");
+    EXPECT_EQ(how, "official Wan2.1-T2V-1.3B size");
+    const auto big = wan::WanConfig::from_weights(shapes(5120, 13824, 40), {}, "w.safetensors");
+    EXPECT_EQ(big.num_heads, 40);
+    EXPECT_EQ(big.variant(), "Wan2.1-T2V-14B");
+    try {
+        wan::WanConfig::from_weights(shapes(1536, 8960, 29), {}, "w.safetensors");
+        ADD_FAILURE() << "29 layers of 1536 taken for an official size";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("w.safetensors: cannot tell the DiT configuration"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("29 layers"), std::string::npos) << e.what();
+    }
+
+    io::SafetensorsReader r(test::data_path("wan21_tiny/dit_tiny_weights.safetensors"));
+    const auto            tiny = wan::inspect_dit(r).shapes;
+    const auto            cfg  = wan::WanConfig::from_weights(tiny, tiny_config().metadata(), r.path(), &how);
+    EXPECT_EQ(cfg.num_heads, 4);
+    EXPECT_EQ(cfg.text_len, 8);
+    EXPECT_EQ(how, "config in the file's metadata");
+    auto wrong = tiny_config();
+    wrong.num_layers = 3;
+    const auto key = std::string(wan::WanConfig::kMetadataKey);
+    for (const auto& [md, part] : std::vector<std::pair<std::map<std::string, std::string>, std::string>>{
+             {wrong.metadata(), "the weights have num_layers = 2 but the config says 3"},
+             {{{key, "{not json"}}, "metadata 'profdit.dit_config' is not JSON"}}) {
+        try {
+            wan::WanConfig::from_weights(tiny, md, r.path());
+            ADD_FAILURE() << "no error for " << part;
+        } catch (const InputError& e) {
+            EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(r.path()), std::string::npos) << e.what();
+        }
+    }
 }
 
 TEST(DiTParity, RopeTable) {
@@ -132,6 +183,24 @@ TEST(DiTParity, ExplicitAttentionMatchesFastPathAndChunks) {
     EXPECT_LT(test::max_abs_diff(chunked, ref), 1e-5);
     EXPECT_TRUE(torch::equal(chunked, again));
     EXPECT_LT(test::max_abs_diff(fast, ref), 1e-5);
+}
+
+// bf16 inputs: only the output may be rounded to bf16 (max error half a bf16 ulp of |out| <= 4: 0.0078).
+// Scores, exp and row sums kept in bf16 were off by 0.05 on these inputs.
+TEST(DiTParity, ExplicitAttentionAccumulatesBf16InFp32) {
+    torch::manual_seed(5);
+    const auto q = (torch::randn({1, 256, 2, 64}) * 2).to(torch::kBFloat16), k = (torch::randn({1, 1024, 2, 64}) * 2).to(torch::kBFloat16);
+    const auto v = torch::randn({1, 1024, 2, 64}).to(torch::kBFloat16);
+    auto       qd = q.to(torch::kFloat64), kd = k.to(torch::kFloat64), vd = v.to(torch::kFloat64);  // the same values, exact
+    auto       ref = torch::matmul(torch::softmax(torch::matmul(qd.permute({0, 2, 1, 3}), kd.permute({0, 2, 3, 1})) / 8.0, -1),
+                                   vd.permute({0, 2, 1, 3}))
+                   .permute({0, 2, 1, 3})
+                   .reshape({1, 256, 128});  // [1, Lq, H * hd]
+    ASSERT_LT(ref.abs().max().item<double>(), 4.0);
+    wan::AttentionScratch scratch;
+    const auto out = wan::attention_explicit(q, k, v, &scratch);
+    EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+    EXPECT_LT(test::max_abs_diff(out.to(torch::kFloat64), ref), 0.0079);
 }
 
 TEST(DiTParity, Bf16KeepsNormsModulationAndHeadInFp32) {

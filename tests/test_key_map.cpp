@@ -147,4 +147,12 @@ TEST(Config, JsonForms) {
     expect_error(R"({"dit": {"dim": 64, "ffn_dim": 128, "num_heads": 4, "num_layers": 2, "patch_size": [1, 2]}})", "patch_size");
     expect_error(R"({"dit": {"dim": 64, "ffn_dim": 128, "num_heads": 4, "num_layers": 2, "qk_norm": "yes"}})", "'qk_norm'");
     expect_error(R"({"dit": {"dim": 64,)", "malformed JSON");
+    // accepted and silently ignored before: the blocks always apply both norms
+    expect_error(R"({"dit": {"dim": 64, "ffn_dim": 128, "num_heads": 4, "num_layers": 2, "qk_norm": false}})",
+                 "key 'qk_norm' is false, which profdit does not implement");
+    expect_error(R"({"dit": {"dim": 64, "ffn_dim": 128, "num_heads": 4, "num_layers": 2, "cross_attn_norm": false}})",
+                 "key 'cross_attn_norm' is false, which profdit does not implement");
+    expect_error(R"({"_class_name": "WanTransformer3DModel", "attention_head_dim": 16, "num_attention_heads": 4, "in_channels": 16,
+        "out_channels": 16, "text_dim": 32, "freq_dim": 32, "ffn_dim": 128, "num_layers": 2, "qk_norm": null})",
+                 "key 'qk_norm' is false");
 }

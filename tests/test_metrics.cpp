@@ -1,4 +1,4 @@
-// Quality metrics against golden values (shared/reference/metrics.md), analytic cases and plain-loop
+// Quality metrics against golden values (docs/metrics.md; LPIPS: tests/data/lpips, from the lpips package's own code), analytic cases and plain-loop
 // re-implementations written here without convolutions.
 #include <array>
 #include <cmath>
@@ -360,92 +360,50 @@ std::map<std::string, torch::Tensor> random_lpips_weights() {
     return w;
 }
 
-// Bilinear resize of an h x w map to H x W, align_corners=false: source (o + 0.5) * in / out - 0.5, clamped at 0.
-std::vector<double> resize_loop(const std::vector<double>& m, int h, int w, int H, int W) {
-    auto src = [](int o, int in, int out, int& i0, int& i1, double& t) {
-        const double s = std::max(0.0, (o + 0.5) * double(in) / double(out) - 0.5);
-        i0 = int(s), i1 = std::min(i0 + 1, in - 1), t = s - i0;
-    };
-    std::vector<double> r(size_t(H) * W);
-    for (int y = 0; y < H; ++y)
-        for (int x = 0; x < W; ++x) {
-            int    y0, y1, x0, x1;
-            double ty, tx;
-            src(y, h, H, y0, y1, ty), src(x, w, W, x0, x1, tx);
-            r[size_t(y) * W + x] = (1 - ty) * ((1 - tx) * m[y0 * w + x0] + tx * m[y0 * w + x1]) +
-                                   ty * ((1 - tx) * m[y1 * w + x0] + tx * m[y1 * w + x1]);
-        }
-    return r;
-}
-
-// LPIPS of one frame pair (levels [3, H, W]): trunk by torch::conv2d layer by layer, the rest in loops.
-double lpips_loop(const std::map<std::string, torch::Tensor>& wts, const torch::Tensor& a, const torch::Tensor& b) {
-    const int    H = int(a.size(1)), W = int(a.size(2));
-    const double shift[3] = {-0.030, -0.088, -0.188}, scale[3] = {0.458, 0.448, 0.450};
-    auto         prep = [&](const torch::Tensor& lv) {
-        auto x = (lv.to(torch::kFloat64) / 255.0 * 2.0 - 1.0).clone();  // [3, H, W]
-        for (int c = 0; c < 3; ++c) x[c] = (x[c] - shift[c]) / scale[c];
-        return x.unsqueeze(0);
-    };
-    auto                fa = prep(a), fb = prep(b);
-    std::vector<double> total(size_t(H) * W, 0.0);
-    for (size_t k = 0; k < alex().size(); ++k) {
-        const auto& c  = alex()[k];
-        const auto  wt = wts.at(c.key + ".weight").to(torch::kFloat64), bs = wts.at(c.key + ".bias").to(torch::kFloat64);
-        auto        layer = [&](torch::Tensor x) {
-            if (c.pool) x = torch::max_pool2d(x, {3, 3}, {2, 2});
-            return torch::relu(torch::conv2d(x, wt, bs, {c.stride, c.stride}, {c.pad, c.pad}));
-        };
-        fa = layer(fa), fb = layer(fb);
-        const auto lin = wts.at("lin" + std::to_string(k) + ".model.1.weight").to(torch::kFloat64).contiguous();
-        const auto A = fa[0].contiguous(), B = fb[0].contiguous();  // [C, h, w]
-        const int  C = int(A.size(0)), h = int(A.size(1)), w = int(A.size(2));
-        auto       pa = A.accessor<double, 3>(), pb = B.accessor<double, 3>();
-        const double* lw = lin.data_ptr<double>();
-        std::vector<double> map(size_t(h) * w);
-        for (int y = 0; y < h; ++y)
-            for (int x = 0; x < w; ++x) {
-                double na = 0, nb = 0;
-                for (int ch = 0; ch < C; ++ch) na += pa[ch][y][x] * pa[ch][y][x], nb += pb[ch][y][x] * pb[ch][y][x];
-                na = std::sqrt(na) + 1e-10, nb = std::sqrt(nb) + 1e-10;
-                double d = 0;
-                for (int ch = 0; ch < C; ++ch) {
-                    const double e = pa[ch][y][x] / na - pb[ch][y][x] / nb;
-                    d += lw[ch] * e * e;
-                }
-                map[size_t(y) * w + x] = d;
-            }
-        const auto up = resize_loop(map, h, w, H, W);
-        for (size_t i = 0; i < total.size(); ++i) total[i] += up[i];
-    }
-    double sum = 0;
-    for (double v : total) sum += v;
-    return sum / double(total.size());
+// The AlexNet trunk of tests/data/lpips/make_goldens.py (trunk_weight): u_i = ((i + salt) * 2654435761 mod 2^32)
+// / 2^32 - 0.5 (exact in int64), scaled by sqrt(12) and sqrt(2 / fan_in) (biases: sqrt(2) * 0.1), salt 1000 * tap
+// (+ 500 for biases).
+torch::Tensor golden_trunk(size_t tap, const std::vector<int64_t>& shape, bool bias) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    const auto   i      = torch::arange(n, torch::kInt64) + int64_t(1000 * tap + (bias ? 500 : 0));
+    const auto   u      = (i * int64_t(2654435761)).remainder(int64_t(4294967296)).to(torch::kFloat64) / 4294967296.0 - 0.5;
+    const double fan_in = bias ? 1.0 : double(shape[1] * shape[2] * shape[3]);
+    return (u * std::sqrt(12.0) * (std::sqrt(2.0 / fan_in) * (bias ? 0.1 : 1.0))).reshape(shape);
 }
 
 }  // namespace
 
-TEST(MetricsLpips, MatchesLoopReference) {
-    torch::manual_seed(7);
-    const auto dir  = test::temp_dir();
-    const auto wts  = random_lpips_weights();
-    const auto path = dir + "/lpips_alex.safetensors";
-    io::write_safetensors(path, wts);
-    const auto lpips = metrics::Lpips::load(path);
-    const auto pair  = noisy_pair(2, 64, 72, 14.0);  // taps 15x17, 7x8, 3x3, 3x3, 3x3
-    const auto &test = pair.first, &ref = pair.second;
-    const auto s     = lpips(frames(test), frames(ref));
-    EXPECT_EQ(s.name, "lpips");
-    ASSERT_EQ(s.per_frame.size(), 2u);
-    for (int f = 0; f < 2; ++f) {
-        const double expect = lpips_loop(wts, test[f], ref[f]);
-        EXPECT_GT(expect, 1e-3) << f;
-        EXPECT_NEAR(s.per_frame[f], expect, 1e-6) << f;
+// Goldens from richzhang/PerceptualSimilarity's own lpips.LPIPS (tests/data/lpips/README.md), both conventions.
+TEST(MetricsLpips, MatchesOfficialCodeInBothConventions) {
+    io::SafetensorsReader g(test::data_path("lpips/lpips_alex_goldens.safetensors"));
+    std::map<std::string, torch::Tensor> wts;
+    for (size_t k = 0; k < alex().size(); ++k) {
+        const auto& c = alex()[k];
+        wts[c.key + ".weight"] = golden_trunk(k, {c.out, c.in, c.k, c.k}, false);
+        wts[c.key + ".bias"]   = golden_trunk(k, {c.out, 1, 1, 1}, true).reshape({c.out});
+        const auto lin         = "lin" + std::to_string(k) + ".model.1.weight";
+        wts[lin]               = g.load(lin);
     }
-    EXPECT_NEAR(s.mean, (s.per_frame[0] + s.per_frame[1]) / 2.0, 1e-15);
-    for (double v : lpips(frames(ref), frames(ref)).per_frame) EXPECT_EQ(v, 0.0);
-
-    const auto small = input_error_of([&] { lpips(frames(test.slice(2, 0, 30)), frames(ref.slice(2, 0, 30))); });
+    const auto path = test::temp_dir() + "/lpips_alex.safetensors";
+    io::write_safetensors(path, wts);
+    const auto test = frames(g.load("test_levels")), ref = frames(g.load("ref_levels"));  // [2, 3, 64, 72]
+    const auto spatial = g.load("lpips_spatial"), mean = g.load("lpips_mean");           // [2] each
+    // The official code runs its scaling layer with float32 constants: ~6e-9 off profdit's float64 ones.
+    constexpr double kTol = 3e-8;
+    for (int f = 0; f < 2; ++f)  // the conventions differ here by far more than the bound, so the test tells them apart
+        EXPECT_GT(std::abs(spatial[f].item<double>() - mean[f].item<double>()), 20 * kTol) << f;
+    for (bool sp : {true, false}) {
+        const auto s      = metrics::Lpips::load(path, sp)(test, ref);
+        const auto expect = sp ? spatial : mean;
+        ASSERT_EQ(s.per_frame.size(), 2u);
+        for (int f = 0; f < 2; ++f) EXPECT_NEAR(s.per_frame[f], expect[f].item<double>(), kTol) << "spatial " << sp << " frame " << f;
+        EXPECT_NE(s.note.find(sp ? "spatial=True (TeaCache/VideoSys" : "spatial=False (the lpips package's default)"), std::string::npos)
+            << s.note;
+        EXPECT_NEAR(s.mean, (s.per_frame[0] + s.per_frame[1]) / 2.0, 1e-15);
+        for (double v : metrics::Lpips::load(path, sp)(ref, ref).per_frame) EXPECT_EQ(v, 0.0);
+    }
+    const auto small = input_error_of([&] { metrics::Lpips::load(path)(test.slice(2, 0, 30), ref.slice(2, 0, 30)); });
     EXPECT_NE(small.find("at least 31x31"), std::string::npos) << small;
 }
 

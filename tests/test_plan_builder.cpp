@@ -117,6 +117,10 @@ TEST(PlanBuilder, AblationChoosesTheSameNumberOfBlocks) {
     EXPECT_EQ(r0, policies::ablation_blocks(plan, "random", 0, 6));  // deterministic per seed
     EXPECT_TRUE(std::is_sorted(r0.begin(), r0.end()));
     EXPECT_TRUE(r0 != r1 || r0 != policies::ablation_blocks(plan, "random", 2, 6));
+    // The same blocks on every standard library: Fisher-Yates over mt19937_64 (fixed by the standard), j = draw mod i
+    EXPECT_EQ(r0, (std::vector<int>{3, 4, 5}));
+    EXPECT_EQ(r1, (std::vector<int>{0, 1, 3}));
+    EXPECT_EQ(policies::ablation_blocks(plan, "random", 0, 30, 12), (std::vector<int>{1, 2, 5, 6, 9, 10, 11, 13, 19, 25, 26, 27}));
     EXPECT_EQ(policies::ablation_blocks(plan, "background", 0, 6, 4), (std::vector<int>{0, 1, 3, 5}));  // 4 lowest R_attn
     EXPECT_EQ(policies::ablation_blocks(plan, "foreground", 0, 6, 2), (std::vector<int>{2, 4}));
 

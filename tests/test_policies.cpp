@@ -101,6 +101,16 @@ TEST(Policies, CachingChangesResultAndSavesCompute) {
     EXPECT_EQ(b.stats.peak_cache_bytes, 2 * 48 * 64 * 4);
 }
 
+TEST(Policies, StepSkipOutputModeCachesOnlyTheOutput) {
+    auto model = test::tiny_model();
+    auto p     = policy("{name: step_skip, interval: 2, warmup: 1, final_full: 1, reuse: output}");
+    auto b     = run(model, *p, 6);
+    EXPECT_NEAR(b.stats.computed_fraction(), 4.0 / 6.0, 1e-12);
+    // one [16, 3, 8, 8] f32 prediction per branch and no residual (it would never be added back)
+    EXPECT_EQ(b.stats.peak_cache_bytes, 2 * 16 * 3 * 8 * 8 * 4);
+    EXPECT_FALSE(p->segments().at(0).cacheable);
+}
+
 TEST(Segments, FromBackgroundBlocks) {
     auto s = policies::segments_from_background({0, 2, 3, 4, 7}, 8);
     ASSERT_EQ(s.size(), 5u);
@@ -205,6 +215,13 @@ TEST(TeaCache, DecisionRuleOnSyntheticIndicator) {
                 EXPECT_EQ(plan.reuse[0] ? 0 : 1, pattern[s]) << "thr " << thr << " step " << s << " branch " << b;
             }
     }
+}
+
+TEST(TeaCache, RelativeL1IsFiniteOnAZeroIndicator) {
+    const auto z = torch::zeros({1, 4}), x = torch::full({1, 4}, 0.5f);
+    EXPECT_EQ(policies::relative_l1(z, z), 0.0);                                // was 0/0 = NaN
+    EXPECT_NEAR(policies::relative_l1(x, z) * policies::kRelativeL1Floor, 0.5, 1e-6);  // was inf
+    EXPECT_DOUBLE_EQ(policies::relative_l1(z, x), 1.0);                         // above the floor: upstream's ratio
 }
 
 TEST(Policies, BranchesNeverShareCachedTensors) {

@@ -140,6 +140,13 @@ const std::vector<std::string> kFigures = {"attention", "similarity", "pareto", 
 
 }  // namespace
 
+// The Pareto figure's error bars span the runs' min-max and so stay inside SSIM <= 1 and LPIPS-proxy >= 0
+// (reports/test_fig_pareto.py; a standard-deviation bar ran past both).
+TEST(ReportScripts, ParetoErrorBarsSpanMinToMax) {
+    std::string log;
+    EXPECT_EQ(shell(python() + " " + reports_dir() + "/test_fig_pareto.py", &log), 0) << log;
+}
+
 TEST(ReportScripts, EachFigureScriptWritesAReadablePngAndAPdf) {
     const auto file = variant("profile");
     const auto out  = test::temp_dir();

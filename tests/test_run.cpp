@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,8 @@
 #include "run/pipeline.h"
 #include "run/plan.h"
 #include "run/runner.h"
+#include "policies/policy.h"
+#include "wan/wan_pipeline.h"
 #include "store/store.h"
 #include "test_util.h"
 
@@ -133,6 +136,10 @@ TEST(Experiment, BadInputNamesFileLineKeyAndValue) {
     EXPECT_TRUE(contains(err("", {"sampling.steps=0"}), "option 'steps' must be an integer in [1, 1000], got 0"));
     EXPECT_TRUE(contains(err("", {"metrics=[psnr, vmaf]"}), "unknown metric 'vmaf'"));
     EXPECT_TRUE(contains(err("", {"metrics=[lpips]"}), "lpips needs its weights"));
+    const auto lp = run::load_experiment(small_experiment(dir, 3), {"metrics=[{lpips: {weights: w.safetensors, spatial: false}}, "
+                                                                    "{lpips: {weights: w.safetensors}}]"});
+    EXPECT_FALSE(lp.metrics.at(0).spatial);  // lpips.LPIPS(spatial=False), the package default
+    EXPECT_TRUE(lp.metrics.at(1).spatial);   // spatial=True, the TeaCache/VideoSys convention, unless asked
     EXPECT_TRUE(contains(err("", {"nope"}), "--set 'nope' is not of the form key=value"));
     EXPECT_TRUE(contains(err("", {"policies.9.threshold=1"}), "index 9 is past the end of a list of 3"));
     EXPECT_TRUE(contains(err("", {"model={dir: a, preset: b}"}), "needs exactly one of preset, dir, checkpoint"));
@@ -332,17 +339,57 @@ TEST(Runner, ResumeRefusesAFileWrittenWithOtherWeights) {
     EXPECT_TRUE(contains(e, "was written with other model weights")) << e;
 }
 
+// Every shipped experiment loads and builds every policy of its grid (plan and coefficient files read), as
+// `profdit run experiments/NAME.yaml` does from the repository root: every relative path in an experiment
+// resolves against the working directory (docs/experiments.md, "Paths").
 TEST(Experiment, ShippedExperimentsParse) {
-    for (const char* name : {"quickstart", "ci-regression", "wan21-t2v-1.3b-paper"}) {
-        const auto x = run::load_experiment(std::string(PROFDIT_TEST_DATA) + "/../../experiments/" + name + ".yaml", {});
-        EXPECT_EQ(x.name, name);
+    namespace fs = std::filesystem;
+    struct InDir {
+        fs::path old = fs::current_path();
+        explicit InDir(const fs::path& p) { fs::current_path(p); }
+        ~InDir() { fs::current_path(old); }
+    } in_root(fs::canonical(std::string(PROFDIT_TEST_DATA) + "/../.."));
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator("experiments"))
+        if (e.path().extension() == ".yaml") names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    EXPECT_GE(names.size(), 7u);
+    for (const auto& name : names) {
+        SCOPED_TRACE(name);
+        run::Experiment x;
+        try {
+            x = run::load_experiment("experiments/" + name, {});
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << e.what();
+            continue;
+        }
+        EXPECT_EQ(x.name, fs::path(name).stem().string());
         EXPECT_GE(x.prompts.size(), 1u);
-        EXPECT_GE(x.policies.size(), 3u);
+        EXPECT_GE(x.policies.size(), 2u);
+        const auto cfg = !x.model.is_wan() ? wan::WanConfig::from_json_file("data/models/" + x.model.preset + "/config.json")
+                         : x.model.config.empty() ? wan::WanConfig{}  // a checkpoint: the shipped ones name Wan2.1-T2V-1.3B
+                                                  : wan::named_config(x.model.config, name);
+        for (const auto& s : x.policies) try {
+                policies::make_policy(s.node, {int(cfg.num_layers), cfg.variant()}, s.source);
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << s.source << ": " << e.what();
+            }
     }
-    const auto q = run::load_experiment(std::string(PROFDIT_TEST_DATA) + "/../../experiments/quickstart.yaml", {});
+    const auto q = run::load_experiment("experiments/quickstart.yaml", {});
     EXPECT_EQ(q.model.preset, "sprites-tiny");
     EXPECT_EQ(q.sampling.steps, 50);
     EXPECT_EQ(q.prompts.size() * q.seeds.size(), 6u);
+}
+
+// A relative prompts_file resolves against the working directory, never against the experiment's folder.
+TEST(Experiment, PromptsFileResolvesAgainstTheWorkingDirectory) {
+    const auto dir = test::temp_dir();
+    std::filesystem::create_directories(dir + "/sub");
+    std::ofstream(dir + "/sub/p.txt") << "a red circle moving left over blue stripes\n";
+    const auto yaml = write(dir + "/sub/x.yaml", "model: {preset: sprites-tiny}\nprompts_file: p.txt\nseeds: [0]\npolicies: [none]\n");
+    ASSERT_FALSE(std::filesystem::exists("p.txt"));
+    const auto msg = error_of([&] { run::load_experiment(yaml, {}); });
+    EXPECT_TRUE(contains(msg, "prompts_file 'p.txt' cannot be read")) << msg;
 }
 
 TEST(Runner, StoresVideoFramesWhenAsked) {

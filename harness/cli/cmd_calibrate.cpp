@@ -10,6 +10,7 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/progress.h"
 #include "common/threads.h"
 #include "policies/none.h"
 #include "profile/teacache_calibration.h"
@@ -99,7 +100,8 @@ int run_calibrate(const CalibrateOptions& o) {
     auto opt       = x.sampling;
     opt.keep_steps = false;
     const auto negative = pipe.text->encode(pipe.negative_prompt).to(pipe.device());  // [L, text_dim]
-    int run_no = 0;
+    int          run_no = 0;
+    ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
     for (size_t p = 0; p < x.prompts.size(); ++p) {
         const auto cond = pipe.text->encode(x.prompts[p]).to(pipe.device());  // [L, text_dim]
         for (uint64_t seed : x.seeds) {
@@ -109,9 +111,9 @@ int run_calibrate(const CalibrateOptions& o) {
             d.observe_calls(&rec);
             sampling::sample_cfg(d, noise, cond, negative, opt, [&](int i, int n) {
                 if (o.quiet) return;
-                const size_t bar = size_t(20 * i / std::max(n, 1));
-                std::cerr << "\rcalibrate teacache " << run_no << "/" << runs << " prompt " << p << " seed " << seed << " ["
-                          << std::string(bar, '#') << std::string(20 - bar, '.') << "] " << i << "/" << n << (i == n ? "\n" : "") << std::flush;
+                bar.update("calibrate teacache " + std::to_string(run_no) + "/" + std::to_string(runs) + " prompt " + std::to_string(p) +
+                               " seed " + std::to_string(seed) + " " + ProgressLine::bar(i, n),
+                           i == n);
             });
         }
     }

@@ -81,6 +81,13 @@ const std::vector<std::pair<std::string, std::string>>& metric_columns() {
     return c;
 }
 
+// The LPIPS column says its convention: "lpips (alex, spatial)" (TeaCache/VideoSys) or "lpips (alex, mean)".
+std::string lpips_label(const run::Experiment& x) {
+    for (const auto& m : x.metrics)
+        if (m.name == "lpips") return m.spatial ? "lpips (alex, spatial)" : "lpips (alex, mean)";
+    return "lpips (alex)";
+}
+
 int run_run(const RunCmdOptions& o) {
     check_format(o.format);
     const auto x = run::load_experiment(o.experiment, o.set);
@@ -105,7 +112,7 @@ int run_run(const RunCmdOptions& o) {
     for (const auto& [key, label] : metric_columns())
         for (const auto& row : rows)
             if (row.metrics.count(key)) {
-                t.columns.push_back(label);
+                t.columns.push_back(key == "lpips" ? lpips_label(x) : label);
                 shown.push_back(key);
                 break;
             }

@@ -10,6 +10,7 @@
 #include "common/stats.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/progress.h"
 #include "io/safetensors.h"
 #include "policies/none.h"
 #include "policies/policy.h"
@@ -81,13 +82,15 @@ int run_sample(const SampleCmdOptions& o) {
         sampling::CacheStats   stats;
         std::vector<double>    ms;  // DiT-loop wall time per repeat
     };
-    auto run_policy = [&](policies::CachePolicy& p, Run& into, int r) {
+    ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
+    auto         run_policy = [&](policies::CachePolicy& p, Run& into, int r) {
         sampling::CachedDenoiser d(model, p, o.sample.steps);
         const auto t0 = std::chrono::steady_clock::now();
         into.res = sampling::sample_cfg(d, noise.to(dev), cc.to(dev), cu.to(dev), o.sample, [&](int i, int n) {
             if (!o.quiet)
-                std::cerr << "\rsample: " << p.tag() << " run " << r + 1 << "/" << o.repeat << " step " << i << "/" << n
-                          << (i == n ? "\n" : "") << std::flush;
+                bar.update("sample: " + p.tag() + " run " + std::to_string(r + 1) + "/" + std::to_string(o.repeat) + " step " +
+                               std::to_string(i) + "/" + std::to_string(n),
+                           i == n);
         });
         synchronize(dev);
         into.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

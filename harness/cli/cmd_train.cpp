@@ -10,6 +10,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/progress.h"
 #include "train/trainer.h"
 #include "world/embedded_model.h"
 
@@ -60,13 +61,14 @@ int run_train(const TrainOptions& o) {
     auto on_checkpoint = [&](int step, double seconds) {
         if (cfg.eval_every > 0 && (step % cfg.eval_every == 0 || step == cfg.steps)) append_curve_row(cfg, step, seconds);
     };
+    ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
     trainer.run(
         o.resume,
         [&](const train::StepLog& l) {
             if (!o.quiet)
-                std::cerr << "\rtrain: step " << l.step << "/" << cfg.steps << " loss " << format_number("%.4f", l.loss) << " lr "
-                          << format_number("%.2e", l.lr) << " " << format_number("%.1f", l.samples_per_s) << " samples/s   "
-                          << (l.step == cfg.steps ? "\n" : "") << std::flush;
+                bar.update("train: step " + std::to_string(l.step) + "/" + std::to_string(cfg.steps) + " loss " + format_number("%.4f", l.loss) +
+                               " lr " + format_number("%.2e", l.lr) + " " + format_number("%.1f", l.samples_per_s) + " samples/s   ",
+                           l.step == cfg.steps);
         },
         on_checkpoint);
     const auto& losses = trainer.losses();

@@ -224,6 +224,12 @@ std::string SafetensorsReader::file_of(const std::string& name) const {
     return it == where_.end() ? path_ : files_[it->second]->path();
 }
 
+std::map<std::string, std::string> SafetensorsReader::metadata() const {
+    std::map<std::string, std::string> out;
+    for (const auto& f : files_) out.insert(f->metadata().begin(), f->metadata().end());
+    return out;
+}
+
 std::map<std::string, torch::Tensor> SafetensorsReader::load_all() const {
     std::map<std::string, torch::Tensor> out;
     for (const auto& kv : where_) out[kv.first] = files_[kv.second]->load(kv.first);

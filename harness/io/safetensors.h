@@ -55,6 +55,8 @@ class SafetensorsReader {
     const TensorEntry&       entry(const std::string& name) const;  // InputError naming file and key
     torch::Tensor            load(const std::string& name) const;   // InputError naming file and key
     std::string              file_of(const std::string& name) const;
+    // The __metadata__ of every file (shards in index order; a key seen twice keeps its first value).
+    std::map<std::string, std::string> metadata() const;
     // Loads every tensor; `expect` maps names to required dtypes/shapes is left to callers.
     std::map<std::string, torch::Tensor> load_all() const;
 

@@ -145,7 +145,7 @@ std::vector<MetricSpec> parse_metrics(const YAML::Node& n, const std::string& pa
         } else if (e.IsMap() && e.size() == 1) {
             m.name = io::key_name(e.begin()->first, line_of(path, e) + ": metrics");
             io::Options o(e.begin()->second, "metric " + m.name, path);
-            if (m.name == "lpips") m.weights = o.get_string("weights", "");
+            if (m.name == "lpips") m.weights = o.get_string("weights", ""), m.spatial = o.get_bool("spatial", true);
             o.finish();
         } else {
             input_error(line_of(path, e) + ": metrics: each entry is a name or {name: {options}}");
@@ -229,9 +229,8 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
             x.prompts.push_back(p.Scalar());
         }
     } else {
-        const auto base = std::filesystem::path(path).parent_path();
-        auto       f    = std::filesystem::path(pfile);
-        x.prompts = read_prompts_file(f.is_absolute() || std::filesystem::exists(f) ? pfile : (base / f).string(), line_of(path, root["prompts_file"]));
+        // like every path in an experiment: relative to the working directory (docs/experiments.md)
+        x.prompts = read_prompts_file(pfile, line_of(path, root["prompts_file"]));
     }
 
     for (int sd : o.get_int_list("seeds", 0, INT_MAX)) x.seeds.push_back(uint64_t(sd));

@@ -24,10 +24,12 @@ struct ModelSpec {
     bool is_wan() const { return !checkpoint.empty() || !config.empty(); }
 };
 
-// One entry of `metrics:`; lpips carries the user's weight file.
+// One entry of `metrics:`; lpips carries the user's weight file and its convention (spatial: true, as
+// TeaCache/VideoSys evaluate, or false, the lpips package's default: metrics/lpips.h).
 struct MetricSpec {
     std::string name;
     std::string weights;
+    bool        spatial = true;
 };
 
 // One point of the policy grid: a policy node with scalar options, and where it came from.
@@ -66,6 +68,9 @@ struct Experiment {
     std::string                output;
 };
 
+// Every path in an experiment (model dir, checkpoint and config JSON, prompts_file, a policy's plan and
+// coefficients, lpips weights, profile mask_file, output) is used as written: a relative one resolves against
+// the working directory, like a path on the command line (docs/experiments.md, "Paths").
 // Parses and validates EXPERIMENT.yaml with `--set a.b=v` overrides applied first (a.b names nested
 // keys, list entries by index: policies.1.threshold=0.1). Every problem is an InputError naming the
 // file, line, key, value and what is accepted.

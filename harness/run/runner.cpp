@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/build_info.h"
+#include "common/progress.h"
 #include "common/device.h"
 #include "common/stats.h"
 #include "common/error.h"
@@ -96,6 +97,7 @@ class Sweep {
     std::optional<metrics::Lpips>              lpips_;
     RunnerResult                               res_;
     int                                        run_no_ = 0, runs_total_ = 0;
+    ProgressLine                               bar_{std::cerr, ProgressLine::stderr_is_terminal()};
 };
 
 const Sweep::Prompt& Sweep::prompt(int i) {
@@ -112,9 +114,9 @@ const Sweep::Prompt& Sweep::prompt(int i) {
 
 void Sweep::progress(const std::string& what, const Pair& pair, int step, int steps) {
     if (opt_.quiet) return;
-    std::cerr << "\rrun " << run_no_ << "/" << runs_total_ << " " << what << " prompt " << pair.prompt << " seed " << pair.seed << " ["
-              << std::string(size_t(20 * step / std::max(steps, 1)), '#') << std::string(size_t(20 - 20 * step / std::max(steps, 1)), '.')
-              << "] " << step << "/" << steps << (step == steps ? "\n" : "") << std::flush;
+    bar_.update("run " + std::to_string(run_no_) + "/" + std::to_string(runs_total_) + " " + what + " prompt " + std::to_string(pair.prompt) +
+                    " seed " + std::to_string(pair.seed) + " " + ProgressLine::bar(step, steps),
+                step == steps);
 }
 
 Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, const std::string& label, const Pair& pair) {
@@ -222,7 +224,7 @@ RunnerResult Sweep::run() {
     const auto t_start = Clock::now();
     set_cpu_threads(x_.model.threads);
     for (const auto& m : x_.metrics)
-        if (m.name == "lpips") lpips_ = metrics::Lpips::load(m.weights);
+        if (m.name == "lpips") lpips_ = metrics::Lpips::load(m.weights, m.spatial);
     {
         Stopwatch sw{res_.time.model_s};
         pipe_ = load_pipeline(x_.model, x_.path);

@@ -162,7 +162,7 @@ void Trainer::save() const {
         state["ema." + n]   = ema_[i];
     }
     for (auto& [k, v] : state) v = v.to(torch::kCPU);
-    io::write_safetensors(cfg_.out + "/dit.safetensors", dit_w);
+    io::write_safetensors(cfg_.out + "/dit.safetensors", dit_w, cfg_.dit.metadata());
     io::write_safetensors(cfg_.out + "/text_encoder.safetensors", enc_w);
     io::write_safetensors(cfg_.state + "/train_state.safetensors", state,
                           {{"step", std::to_string(step_)}, {"seconds", std::to_string(seconds_)}, {"adam_steps", std::to_string(opt_->steps())}});

@@ -14,14 +14,18 @@ torch::Tensor attention_explicit(const torch::Tensor& q, const torch::Tensor& k,
                                  AttentionScratch* scratch, int64_t max_score_bytes) {
     const auto B = q.size(0), Lq = q.size(1), H = q.size(2), hd = q.size(3), Lk = k.size(1);
     const double scale = 1.0 / std::sqrt(double(hd));
-    auto qh  = (q * scale).permute({0, 2, 1, 3}).contiguous();            // [B, H, Lq, hd]
-    auto kt  = k.to(q.scalar_type()).permute({0, 2, 3, 1}).contiguous();  // [B, H, hd, Lk]
-    auto vh  = v.to(q.scalar_type()).permute({0, 2, 1, 3}).contiguous();  // [B, H, Lk, hd]
-    auto out = torch::empty({B, Lq, H, hd}, q.options());                // [B, Lq, H, hd]
+    // Scores, exp, row sums and P·V accumulate in fp32 (fp64 for fp64 input), as flash attention does for
+    // bf16/f16: only the output is rounded to q's dtype. For fp32 input every .to() is a no-op.
+    const auto acc = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto qh  = (q.to(acc) * scale).permute({0, 2, 1, 3}).contiguous();  // [B, H, Lq, hd]
+    auto kt  = k.to(acc).permute({0, 2, 3, 1}).contiguous();            // [B, H, hd, Lk]
+    auto vh  = v.to(acc).permute({0, 2, 1, 3}).contiguous();            // [B, H, Lk, hd]
+    auto out = torch::empty({B, Lq, H, hd}, q.options());              // [B, Lq, H, hd]
 
-    const int64_t row_bytes = B * H * Lk * int64_t(q.element_size());
+    const auto    sopt      = q.options().dtype(acc);
+    const int64_t row_bytes = B * H * Lk * int64_t(c10::elementSize(acc));
     const int64_t chunk     = std::max<int64_t>(1, std::min<int64_t>(Lq, max_score_bytes / std::max<int64_t>(row_bytes, 1)));
-    auto buf    = scratch ? scratch->get(B * H * chunk * Lk, q.options()) : torch::empty({B * H * chunk * Lk}, q.options());
+    auto buf    = scratch ? scratch->get(B * H * chunk * Lk, sopt) : torch::empty({B * H * chunk * Lk}, sopt);
     auto scores = buf.view({B, H, chunk, Lk});                           // [B, H, chunk, Lk]
     for (int64_t s = 0; s < Lq; s += chunk) {
         const int64_t n  = std::min(chunk, Lq - s);

@@ -25,7 +25,8 @@ torch::Tensor attention(const torch::Tensor& q,  // [B, Lq, H, hd]
                         AttentionScratch* scratch = nullptr);  // -> [B, Lq, H * hd]
 
 // Explicit attention, chunked over queries so the score buffer stays under `max_score_bytes`
-// (memory O(H * Lk * chunk)); the softmax runs in place in `scratch` when given.
+// (memory O(H * Lk * chunk)); the softmax runs in place in `scratch` when given. Scores, exp, row sums and
+// P·V are fp32 for bf16/f16 input (fp64 for fp64); the output is q's dtype.
 torch::Tensor attention_explicit(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                  AttentionScratch* scratch = nullptr, int64_t max_score_bytes = int64_t(256) << 20);
 

@@ -11,6 +11,7 @@ namespace profdit::wan {
 DiTCheckpointInfo inspect_dit(const io::SafetensorsReader& reader) {
     DiTCheckpointInfo info;
     info.path         = reader.path();
+    info.metadata     = reader.metadata();
     const auto names  = reader.names();
     for (const auto& n : names)
         if (is_diffusers_key(n)) info.format = KeyFormat::diffusers;
@@ -37,7 +38,7 @@ WanModel load_dit(const std::string& weights_path, const std::optional<WanConfig
         cfg = *config;
         cfg.check_against_weights(info.shapes, weights_path);
     } else {
-        cfg = WanConfig::detect_from_weights(info.shapes, weights_path);
+        cfg = WanConfig::from_weights(info.shapes, info.metadata, weights_path);
         cfg.validate(weights_path);
     }
 
@@ -81,7 +82,7 @@ void save_dit(WanModel& model, const std::string& path, KeyFormat format) {
         const std::string name = format == KeyFormat::diffusers ? official_to_diffusers(p.key()) : p.key();
         out[name]              = p.value().detach().to(torch::kFloat32);
     }
-    io::write_safetensors(path, out);
+    io::write_safetensors(path, out, model->config().metadata());
 }
 
 }  // namespace profdit::wan

@@ -19,6 +19,7 @@ struct DiTCheckpointInfo {
     KeyFormat                      format = KeyFormat::official;
     ShapeMap                       shapes;        // official key names
     std::map<std::string, int64_t> dtype_params;  // "F32" -> parameter count
+    std::map<std::string, std::string> metadata;  // safetensors __metadata__ (WanConfig::kMetadataKey: profdit's config)
     int64_t                        num_params = 0;
 };
 
@@ -35,7 +36,7 @@ WanModel load_dit(const std::string& weights_path, const std::optional<WanConfig
 // Parameters are visited in sorted key order, so the result depends only on the config and the seed.
 void init_random(WanModel& model, uint64_t seed);
 
-// Writes the model's weights (f32) with official or diffusers key names.
+// Writes the model's weights (f32) with official or diffusers key names, and its config in the metadata.
 void save_dit(WanModel& model, const std::string& path, KeyFormat format);
 
 }  // namespace profdit::wan

@@ -131,6 +131,12 @@ void WanConfig::validate(const std::string& source) const {
     if (window_size[0] != -1 || window_size[1] != -1)
         input_error(source + ": key 'window_size' must be [-1, -1] (global attention, as every Wan2.1 model)");
     if (!(eps > 0)) input_error(source + ": key 'eps' must be positive");
+    // Every Wan2.1 model has both norms and profdit's blocks always apply them: refused, not ignored.
+    if (!qk_norm)
+        input_error(source + ": key 'qk_norm' is false, which profdit does not implement (every Wan2.1 model RMS-normalises q and k)");
+    if (!cross_attn_norm)
+        input_error(source + ": key 'cross_attn_norm' is false, which profdit does not implement (every Wan2.1 model has norm3 "
+                             "before cross-attention)");
 }
 
 WanConfig WanConfig::detect_from_weights(const ShapeMap& s, const std::string& source) {
@@ -156,6 +162,45 @@ WanConfig WanConfig::detect_from_weights(const ShapeMap& s, const std::string& s
     c.qk_norm         = shape_of(s, "blocks.0.self_attn.norm_q.weight") != nullptr;
     c.cross_attn_norm = shape_of(s, "blocks.0.norm3.weight") != nullptr;
     return c;
+}
+
+std::map<std::string, std::string> WanConfig::metadata() const {
+    return {{kMetadataKey, nlohmann::json{{"dit", to_json()}}.dump()}};
+}
+
+WanConfig WanConfig::from_weights(const ShapeMap& s, const std::map<std::string, std::string>& metadata, const std::string& source,
+                                  std::string* how) {
+    const auto it = metadata.find(kMetadataKey);
+    if (it != metadata.end()) {
+        const auto where = source + ": metadata '" + std::string(kMetadataKey) + "'";
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(it->second);
+        } catch (const nlohmann::json::exception&) {
+            input_error(where + " is not JSON: " + it->second.substr(0, 80));
+        }
+        WanConfig c = from_json(j, where);
+        c.check_against_weights(s, source);
+        if (how) *how = "config in the file's metadata";
+        return c;
+    }
+    const WanConfig d = detect_from_weights(s, source);
+    WanConfig       big;  // Wan2.1-T2V-14B; the defaults are T2V-1.3B
+    big.dim = 5120, big.ffn_dim = 13824, big.num_heads = 40, big.num_layers = 40;
+    for (const auto& official : {WanConfig{}, big}) {
+        const bool same = d.model_type == official.model_type && d.patch_size == official.patch_size && d.in_dim == official.in_dim &&
+                          d.dim == official.dim && d.ffn_dim == official.ffn_dim && d.freq_dim == official.freq_dim &&
+                          d.text_dim == official.text_dim && d.out_dim == official.out_dim && d.num_layers == official.num_layers &&
+                          d.qk_norm == official.qk_norm && d.cross_attn_norm == official.cross_attn_norm;
+        if (!same) continue;
+        if (how) *how = "official " + official.variant() + " size";
+        return official;
+    }
+    input_error(source + ": cannot tell the DiT configuration: num_heads and text_len are not in the weights, the file has no " +
+                "profdit config (safetensors metadata '" + kMetadataKey + "'), and its shapes (" + d.model_type + ", dim " +
+                std::to_string(d.dim) + ", ffn_dim " + std::to_string(d.ffn_dim) + ", " + std::to_string(d.num_layers) +
+                " layers, text_dim " + std::to_string(d.text_dim) + ", freq_dim " + std::to_string(d.freq_dim) +
+                ") are no official Wan2.1 size (T2V-1.3B, T2V-14B); give the config: --config FILE.json");
 }
 
 void WanConfig::check_against_weights(const ShapeMap& s, const std::string& source) const {

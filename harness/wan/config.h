@@ -36,9 +36,19 @@ struct WanConfig {
     // WanTransformer3DModel config.json. Unknown keys and bad values are InputErrors naming `source`.
     static WanConfig from_json(const nlohmann::json& j, const std::string& source);
     static WanConfig from_json_file(const std::string& path);
-    // Everything the weights determine (shapes and key presence); num_heads = dim / 128 and text_len
-    // = 512 are the Wan defaults the weights cannot tell.
+    // The shapes and key presence of the weights, for checks; num_heads and text_len are NOT in the
+    // weights (they stay at the 1.3B defaults here): from_weights is the way to get a whole config.
     static WanConfig detect_from_weights(const ShapeMap& shapes, const std::string& source);
+
+    // The configuration of a DiT weight file given no config file: the one profdit wrote into the file's
+    // safetensors metadata (kMetadataKey, checked against the shapes), else an official Wan2.1 size
+    // recognised by all its shapes (T2V-1.3B: 12 heads, T2V-14B: 40 heads; text_len 512). Anything else is
+    // an InputError naming the file and what is missing. `how` (optional) says which of the two it was.
+    static WanConfig from_weights(const ShapeMap& shapes, const std::map<std::string, std::string>& metadata,
+                                  const std::string& source, std::string* how = nullptr);
+    static constexpr const char* kMetadataKey = "profdit.dit_config";
+    // {kMetadataKey: {"dit": to_json()}}, for io::write_safetensors next to the weights.
+    std::map<std::string, std::string> metadata() const;
 
     // Throws naming the first key where the weights disagree with this config.
     void check_against_weights(const ShapeMap& shapes, const std::string& source) const;

@@ -177,7 +177,8 @@ WanConfig named_config(const std::string& name, const std::string& source) {
 }
 
 const std::string& wan21_negative_prompt() {
-    // wan/configs/shared_config.py sample_neg_prompt at 9737cba (../shared/reference/wan21-port.md section 7).
+    // Wan2.1's default negative prompt: sample_neg_prompt in wan/configs/shared_config.py of github.com/Wan-Video/Wan2.1
+    // at 9737cba9c1c3c4d04b33fcad41c111989865d315.
     static const std::string p =
         "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，"
         "多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
@@ -307,13 +308,18 @@ ComponentInfo inspect_dit_component(const std::string& weights, const std::strin
         cfg.check_against_weights(info.shapes, weights);
         how = "config.json";
     } else {
-        cfg = WanConfig::detect_from_weights(info.shapes, weights);
-        cfg.validate(weights);
-        how = "detected, heads = dim/128";
+        try {
+            cfg = WanConfig::from_weights(info.shapes, info.metadata, weights, &how);
+            cfg.validate(weights);
+        } catch (const InputError&) {  // info shows what the header tells; loading it needs a config
+            cfg = WanConfig::detect_from_weights(info.shapes, weights);
+            how = "no config in the file: loading it needs --config";
+        }
     }
+    const bool heads_known = how.rfind("no config", 0) != 0;
     return {"dit", files_label(weights),
             cfg.variant() + " (dim " + std::to_string(cfg.dim) + ", ffn " + std::to_string(cfg.ffn_dim) + ", " +
-                std::to_string(cfg.num_heads) + " heads; " + how + ")",
+                (heads_known ? std::to_string(cfg.num_heads) : std::string("?")) + " heads; " + how + ")",
             key_format_name(info.format), std::to_string(cfg.num_layers), info.num_params, dtype_counts(r)};
 }
 
