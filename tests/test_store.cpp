@@ -1,4 +1,3 @@
-#ifdef PROFDIT_HAVE_HDF5
 
 #include "store/store.h"
 
@@ -596,4 +595,3 @@ print('ok')
 }  // namespace
 }  // namespace profdit::store
 
-#endif  // PROFDIT_HAVE_HDF5
