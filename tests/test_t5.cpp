@@ -306,6 +306,16 @@ TEST(T5Tokenizer, DeterministicAndFolderLoad) {
     EXPECT_TRUE(torch::equal(wan::Tokenizer::load(dir + "/repo").encode("a chef cooks pasta in a busy kitchen").ids, a.ids));
 }
 
+// The tokenizer must not bring libsentencepiece into the process: its old dlopen (RTLD_DEEPBIND, to keep
+// sentencepiece's protobuf away from LibTorch's) crashed on GPU machines and under the sanitizers.
+TEST(T5Tokenizer, NoSentencePieceLibraryInTheProcess) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
+    EXPECT_GT(tokenizer().encode("a cat sits on the mat").length, 1);
+    std::ifstream maps("/proc/self/maps");
+    ASSERT_TRUE(maps) << "no /proc/self/maps";
+    for (std::string line; std::getline(maps, line);) EXPECT_EQ(line.find("libsentencepiece"), std::string::npos) << line;
+}
+
 TEST(T5Tokenizer, FeedsTheEncoder) {
     PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     auto tok   = tokenizer();
