@@ -26,19 +26,9 @@ torch::Tensor u8(std::vector<uint8_t> v, torch::IntArrayRef shape) {
     return torch::tensor(std::vector<int64_t>(v.begin(), v.end())).to(torch::kUInt8).view(shape);
 }
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-    try {
-        fn();
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "(no InputError)";
-}
-
 #define EXPECT_ERROR(call, ...)                                                      \
     do {                                                                             \
-        const std::string msg_ = error_of([&] { call; });                            \
+        const std::string msg_ = test::input_error_of([&] { call; });                \
         for (const std::string& part_ : std::initializer_list<std::string>{__VA_ARGS__}) EXPECT_NE(msg_.find(part_), std::string::npos) << msg_; \
     } while (0)
 
