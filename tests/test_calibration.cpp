@@ -1,6 +1,5 @@
 // TeaCache calibration: the polynomial fit (exact recovery, least-squares optimality on noisy data), the
 // call observer on the tiny DiT against a direct recomputation, and `profdit calibrate teacache`.
-#ifdef PROFDIT_HAVE_EIGEN
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -150,7 +149,6 @@ TEST(Calibration, RecorderMatchesDirectRecomputation) {
     EXPECT_EQ(both.points(2).first.size(), 12u);
 }
 
-#ifdef PROFDIT_HAVE_HDF5
 namespace {
 
 std::string slurp(const std::string& path) {
@@ -208,6 +206,3 @@ TEST(CalibrateCli, BadInputsExit2AndKeepTheOldFile) {
     }
     EXPECT_EQ(slurp(dir + "/old.yaml"), "coefficients: [0, 0, 0, 1, 0]\n");
 }
-#endif
-
-#endif  // PROFDIT_HAVE_EIGEN

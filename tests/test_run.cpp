@@ -392,6 +392,19 @@ TEST(Experiment, PromptsFileResolvesAgainstTheWorkingDirectory) {
     EXPECT_TRUE(contains(msg, "prompts_file 'p.txt' cannot be read")) << msg;
 }
 
+TEST(Experiment, Wan14bLatencyIsThePapersSetting) {
+    const auto x = run::load_experiment(std::string(PROFDIT_TEST_DATA) + "/../../experiments/wan21-14b-latency.yaml", {});
+    EXPECT_EQ(x.model.config, "wan2.1-t2v-14b");
+    EXPECT_EQ(x.model.init, "random");
+    EXPECT_EQ(x.model.dtype, "bf16");
+    EXPECT_EQ(std::vector<int>({x.model.frames, x.model.height, x.model.width}), std::vector<int>({81, 480, 832}));
+    EXPECT_EQ(x.sampling.steps, 50);
+    ASSERT_EQ(x.policies.size(), 2u);
+    EXPECT_EQ(x.policies[1].node["preset"].as<std::string>(), "wan2.1-t2v-14b-official");
+    EXPECT_EQ(x.policies[1].node["warmup"].as<int>(), 6);
+    EXPECT_EQ(x.policies[1].node["schedule"]["interval"].as<int>(), 6);
+}
+
 TEST(Runner, StoresVideoFramesWhenAsked) {
     const auto dir = test::temp_dir();
     const auto x   = run::load_experiment(small_experiment(dir, 2), {"video=true", "seeds=[0]", "prompts=[a red circle moving left over blue stripes]",

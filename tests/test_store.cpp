@@ -1,4 +1,3 @@
-#ifdef PROFDIT_HAVE_HDF5
 
 #include "store/store.h"
 
@@ -588,4 +587,3 @@ print('ok')
 }  // namespace
 }  // namespace profdit::store
 
-#endif  // PROFDIT_HAVE_HDF5

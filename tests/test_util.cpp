@@ -52,19 +52,27 @@ std::string python_with(const std::string& modules) {
     return "";
 }
 
-CommandResult run_profdit(const std::string& args, const std::string& launcher) {
+CommandResult run_command(const std::string& command) {
     static int  n   = 0;
     const auto  dir = fs::temp_directory_path() / ("profdit-cmd-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const auto out = (dir / ("out" + std::to_string(n))).string();
     const auto err = (dir / ("err" + std::to_string(n++))).string();
-    const std::string cmd = launcher + " " + PROFDIT_BIN + " " + args + " >" + out + " 2>" + err;
+    const std::string cmd = command + " >" + out + " 2>" + err;
     const int status = std::system(cmd.c_str());
     CommandResult r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out  = slurp(out);
     r.err  = slurp(err);
     return r;
+}
+
+CommandResult run_profdit(const std::string& args, const std::string& launcher) {
+    return run_command(launcher + " " + PROFDIT_BIN + " " + args);
+}
+
+bool on_path(const std::string& program) {
+    return std::system(("command -v '" + program + "' >/dev/null 2>&1").c_str()) == 0;
 }
 
 }  // namespace profdit::test

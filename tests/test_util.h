@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "common/error.h"
 #include "io/safetensors.h"
 #include "wan/dit.h"
 
@@ -27,5 +28,20 @@ std::string python_with(const std::string& modules);
 // Runs the profdit binary with `args` (shell-quoted by the caller when needed); `launcher` goes before it on
 // the shell line (e.g. "prlimit --fsize=N").
 CommandResult run_profdit(const std::string& args, const std::string& launcher = "");
+// The message of the InputError `fn` throws, or "(no InputError)".
+template <class F>
+std::string input_error_of(F&& fn) {
+    try {
+        fn();
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "(no InputError)";
+}
+
+// Runs a shell command line (quoted by the caller), capturing its stdout and stderr.
+CommandResult run_command(const std::string& command);
+// Whether `program` is found on the PATH.
+bool on_path(const std::string& program);
 
 }  // namespace profdit::test

@@ -17,9 +17,7 @@
 #include "wan/t5.h"
 #include "wan/vae.h"
 #include "wan/wan_pipeline.h"
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
 #include "spiece_fixture.h"
-#endif
 
 using namespace profdit;
 namespace fs = std::filesystem;
@@ -66,7 +64,6 @@ void write_sharded(const std::string& dir, const std::string& stem, const std::m
     write_text(dir + "/" + stem + ".safetensors.index.json", nlohmann::json{{"metadata", nlohmann::json::object()}, {"weight_map", map}}.dump());
 }
 
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
 std::string spiece_dir() {
     static const std::string dir = (fs::temp_directory_path() / ("profdit-wanpipe-spiece-" + std::to_string(::getpid()))).string();
     test::train_test_spiece(dir, 64);
@@ -124,8 +121,6 @@ torch::Tensor sample_video(run::Pipeline& p, const std::string& prompt, int step
     return p.decoder->decode(res.final_latent);
 }
 
-#endif
-
 std::string error_of(const std::function<void()>& f) {
     try {
         f();
@@ -143,9 +138,8 @@ std::string tiny_config_file(const std::string& dir) {
 
 }  // namespace
 
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
-
 TEST(WanPipelineLayout, DetectsOfficialAndDiffusers) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     const auto dir = test::temp_dir();
     const auto off = wan::find_checkpoint(official_checkpoint(dir + "/official"));
     EXPECT_EQ(off.layout, wan::CheckpointLayout::official);
@@ -168,6 +162,7 @@ TEST(WanPipelineLayout, DetectsOfficialAndDiffusers) {
 }
 
 TEST(WanPipelineLoad, BothLayoutsGiveBitIdenticalVideos) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     const auto dir  = test::temp_dir();
     auto       a    = run::load_pipeline(checkpoint_spec(official_checkpoint(dir + "/official")), "exp.yaml");
     auto       b    = run::load_pipeline(checkpoint_spec(diffusers_checkpoint(dir + "/diffusers")), "exp.yaml");
@@ -189,6 +184,7 @@ TEST(WanPipelineLoad, BothLayoutsGiveBitIdenticalVideos) {
 }
 
 TEST(WanPipelineErrors, MissingComponentNamesFolderAndFiles) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     const auto dir = official_checkpoint(test::temp_dir() + "/ck");
     fs::remove(dir + "/Wan2.1_VAE.safetensors");
     auto msg = error_of([&] { run::load_pipeline(checkpoint_spec(dir), "exp.yaml"); });
@@ -202,6 +198,7 @@ TEST(WanPipelineErrors, MissingComponentNamesFolderAndFiles) {
 }
 
 TEST(WanPipelineErrors, MisShapedTensorNamesKeyAndShape) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     const auto dir = official_checkpoint(test::temp_dir() + "/ck");
     auto t = renamed(tiny("t5_tiny_weights.safetensors"), [](const std::string& k) { return k; });
     t["blocks.0.attn.q.weight"] = torch::zeros({31, 32});
@@ -212,6 +209,7 @@ TEST(WanPipelineErrors, MisShapedTensorNamesKeyAndShape) {
 }
 
 TEST(WanPipelineErrors, PthComponentExplainsConversion) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     const auto dir = official_checkpoint(test::temp_dir() + "/ck");
     fs::remove(dir + "/models_t5_umt5-xxl-enc-bf16.safetensors");
     write_text(dir + "/models_t5_umt5-xxl-enc-bf16.pth", "not a real pickle");
@@ -223,6 +221,7 @@ TEST(WanPipelineErrors, PthComponentExplainsConversion) {
 }
 
 TEST(WanPipelineInfo, CliPrintsEveryComponentOfBothLayouts) {
+    PROFDIT_SKIP_WITHOUT_SPM_TOOLS();
     const auto dir = test::temp_dir();
     int64_t    tiny_params = 0;  // the DiT's parameter count, from the module itself
     for (const auto& p : test::tiny_model()->parameters()) tiny_params += p.numel();
@@ -250,8 +249,6 @@ TEST(WanPipelineInfo, CliPrintsEveryComponentOfBothLayouts) {
     const auto r = test::run_profdit("info " + dir);
     EXPECT_EQ(r.code, 2);
 }
-
-#endif  // PROFDIT_HAVE_SENTENCEPIECE
 
 TEST(WanPipelineRandom, SameSeedSameWeightsAndVideo) {
     const auto dir = test::temp_dir();

@@ -1,16 +1,11 @@
 #include "wan/tokenizer.h"
 
-#include <dlfcn.h>
-
 #include <cctype>
 #include <filesystem>
-#include <stdexcept>
-#include <string_view>
 #include <vector>
 
-#include <sentencepiece_processor.h>
-
 #include "common/error.h"
+#include "wan/sentencepiece.h"
 
 namespace profdit::wan {
 
@@ -119,113 +114,10 @@ std::string html_unescape(const std::string& s) {
     return out;
 }
 
-// Debian's libsentencepiece bundles its own protobuf-lite and exports those symbols; loaded into the
-// global scope next to LibTorch's libprotobuf, one library's calls land in the other's copy and the
-// process crashes at start-up. So sentencepiece is opened privately (RTLD_LOCAL | RTLD_DEEPBIND: its
-// own protobuf first, nothing exported to the process) and called through its exported symbols with
-// the Itanium x86-64 ABI (a class returned by value comes back through a hidden first pointer). Only
-// sizeof() is taken from the headers, so nothing here links against the library. Under DEEPBIND the
-// library sees libstdc++'s own std::cerr, not the executable's initialised copy, so its logging is
-// turned off (writing to it crashes).
-struct SpStatus {
-    void* rep = nullptr;  // util::Status is one std::unique_ptr<Rep>; null = ok
-};
-static_assert(sizeof(SpStatus) == sizeof(sentencepiece::util::Status), "sentencepiece::util::Status layout");
-
-struct SpApi {
-    void*       lib = nullptr;
-    std::string error;
-    void (*ctor)(void*)                                                                 = nullptr;
-    void (*dtor)(void*)                                                                 = nullptr;
-    void (*load)(SpStatus*, void*, std::string_view)                                    = nullptr;
-    void (*encode)(SpStatus*, const void*, std::string_view, std::vector<int>*)         = nullptr;
-    int (*piece_size)(const void*)                                                      = nullptr;
-    void (*status_dtor)(SpStatus*)                                                      = nullptr;
-    const char* (*status_message)(const SpStatus*)                                      = nullptr;
-    void (*train)(SpStatus*, std::string_view, void*, std::string*)                     = nullptr;
-};
-
-void* open_private(const char* name, std::string& error) {
-    void* h = ::dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-    if (!h) error = std::string("cannot open ") + name + ": " + ::dlerror();
-    return h;
-}
-
-template <class Fn>
-void bind(void* lib, const char* symbol, Fn& fn, std::string& error) {
-    void* p = lib ? ::dlsym(lib, symbol) : nullptr;
-    if (!p && error.empty()) error = std::string("sentencepiece symbol not found: ") + symbol;
-    fn = reinterpret_cast<Fn>(p);
-}
-
-const SpApi& sp_api(bool with_trainer) {
-    static const SpApi api = [] {
-        SpApi a;
-        a.lib = open_private("libsentencepiece.so.0", a.error);
-        bind(a.lib, "_ZN13sentencepiece22SentencePieceProcessorC1Ev", a.ctor, a.error);
-        bind(a.lib, "_ZN13sentencepiece22SentencePieceProcessorD1Ev", a.dtor, a.error);
-        bind(a.lib, "_ZN13sentencepiece22SentencePieceProcessor4LoadESt17basic_string_viewIcSt11char_traitsIcEE", a.load, a.error);
-        bind(a.lib, "_ZNK13sentencepiece22SentencePieceProcessor6EncodeESt17basic_string_viewIcSt11char_traitsIcEEPSt6vectorIiSaIiEE",
-             a.encode, a.error);
-        bind(a.lib, "_ZNK13sentencepiece22SentencePieceProcessor12GetPieceSizeEv", a.piece_size, a.error);
-        bind(a.lib, "_ZN13sentencepiece4util6StatusD1Ev", a.status_dtor, a.error);
-        bind(a.lib, "_ZNK13sentencepiece4util6Status13error_messageEv", a.status_message, a.error);
-        void (*set_min_log_level)(int) = nullptr;
-        bind(a.lib, "_ZN13sentencepiece7logging14SetMinLogLevelEi", set_min_log_level, a.error);
-        if (set_min_log_level) set_min_log_level(3);  // fatal only: with DEEPBIND the library's std::cerr is not the live one
-        return a;
-    }();
-    if (!api.error.empty()) throw std::runtime_error("tokenizer: " + api.error);
-    if (with_trainer) {
-        static const std::pair<std::string, decltype(SpApi::train)> trainer = [] {
-            std::string error;
-            decltype(SpApi::train) fn = nullptr;
-            void* lib = open_private("libsentencepiece_train.so.0", error);
-            bind(lib, "_ZN13sentencepiece20SentencePieceTrainer5TrainESt17basic_string_viewIcSt11char_traitsIcEEPNS_16SentenceIteratorEPNSt7__cxx1112basic_stringIcS3_SaIcEEE",
-                 fn, error);
-            return std::make_pair(error, fn);
-        }();
-        if (!trainer.first.empty()) throw std::runtime_error("tokenizer: " + trainer.first);
-        const_cast<SpApi&>(api).train = trainer.second;
-    }
-    return api;
-}
-
-// A util::Status returned by a sentencepiece call; destroyed through the library.
-struct Status {
-    SpStatus s;
-    Status() = default;
-    Status(const Status&) = delete;
-    ~Status() { sp_api(false).status_dtor(&s); }
-    bool        ok() const { return s.rep == nullptr; }
-    std::string message() const { return ok() ? "" : sp_api(false).status_message(&s); }
-};
-
 }  // namespace
 
-namespace detail {
-
-std::string train_sentencepiece(const std::string& args) {
-    const auto& api = sp_api(true);
-    Status st;
-    api.train(&st.s, args, nullptr, nullptr);
-    return st.message();
-}
-
-}  // namespace detail
-
 struct Tokenizer::Impl {
-    std::string path;
-    void*       sp = nullptr;  // a sentencepiece::SentencePieceProcessor
-    Impl() {
-        sp = ::operator new(sizeof(sentencepiece::SentencePieceProcessor));
-        sp_api(false).ctor(sp);
-    }
-    Impl(const Impl&) = delete;
-    ~Impl() {
-        sp_api(false).dtor(sp);
-        ::operator delete(sp);
-    }
+    SentencePiece sp;
 };
 
 // Wan's basic_clean also runs ftfy.fix_text first (mojibake / broken-unicode repair); ftfy is a Python
@@ -263,23 +155,14 @@ Tokenizer Tokenizer::load(const std::string& spiece_model_or_folder) {
     } else if (!fs::exists(model, ec)) {
         input_error(model + ": tokenizer model not found (expected umT5's spiece.model or a folder holding it)");
     }
-    auto impl  = std::make_shared<Impl>();
-    impl->path = model;
-    Status status;
-    sp_api(false).load(&status.s, impl->sp, model);
-    if (!status.ok()) input_error(model + ": cannot load the SentencePiece tokenizer model: " + status.message());
     Tokenizer t;
-    t.impl_ = std::move(impl);
+    t.impl_ = std::make_shared<const Impl>(Impl{SentencePiece::load(model)});
     return t;
 }
 
 Tokenizer::Encoded Tokenizer::encode(const std::string& text, int64_t text_len) const {
     if (text_len < 1) input_error("tokenizer: text_len must be at least 1, got " + std::to_string(text_len));
-    std::vector<int> pieces;
-    const std::string cleaned = clean(text);
-    Status status;
-    sp_api(false).encode(&status.s, impl_->sp, cleaned, &pieces);
-    if (!status.ok()) input_error(impl_->path + ": SentencePiece encode failed: " + status.message());
+    std::vector<int> pieces = impl_->sp.encode(clean(text));
     if (int64_t(pieces.size()) > text_len - 1) pieces.resize(size_t(text_len - 1));
     pieces.push_back(kEosId);
     Encoded e;
@@ -292,8 +175,8 @@ Tokenizer::Encoded Tokenizer::encode(const std::string& text, int64_t text_len) 
     return e;
 }
 
-const std::string& Tokenizer::path() const { return impl_->path; }
+const std::string& Tokenizer::path() const { return impl_->sp.path(); }
 
-int64_t Tokenizer::vocab_size() const { return sp_api(false).piece_size(impl_->sp); }
+int64_t Tokenizer::vocab_size() const { return impl_->sp.piece_size(); }
 
 }  // namespace profdit::wan

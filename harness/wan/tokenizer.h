@@ -9,7 +9,7 @@ namespace profdit::wan {
 
 // umT5's tokenizer as Wan2.1 uses it (HuggingfaceTokenizer(google/umt5-xxl, clean='whitespace')): clean
 // the text, SentencePiece-encode it, append EOS (id 1), truncate to text_len keeping EOS last, pad with
-// id 0. Built only when sentencepiece is available (PROFDIT_HAVE_SENTENCEPIECE).
+// id 0. The SentencePiece step is profdit's own (sentencepiece.h), so every build has it.
 class Tokenizer {
   public:
     struct Encoded {
@@ -35,11 +35,5 @@ class Tokenizer {
     struct Impl;
     std::shared_ptr<const Impl> impl_;
 };
-
-namespace detail {
-// SentencePieceTrainer::Train(args) through the privately loaded libsentencepiece_train (see
-// tokenizer.cpp for why sentencepiece is never linked directly); returns "" or the error message.
-std::string train_sentencepiece(const std::string& args);
-}  // namespace detail
 
 }  // namespace profdit::wan

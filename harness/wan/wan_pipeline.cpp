@@ -14,9 +14,7 @@
 #include "wan/checkpoint.h"
 #include "wan/t5.h"
 #include "wan/vae.h"
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
 #include "wan/tokenizer.h"
-#endif
 
 namespace profdit::wan {
 
@@ -199,19 +197,16 @@ std::vector<int64_t> wan21_latent_shape(int64_t frames, int64_t height, int64_t 
 // Text encoders
 
 struct UMT5TextEncoder::Impl {
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
     Impl(Tokenizer t, T5Encoder e, int64_t len) : tokenizer(std::move(t)), encoder(std::move(e)), text_len(len) {}
     Tokenizer tokenizer;
     T5Encoder encoder;
     int64_t   text_len;
-#endif
 };
 
 UMT5TextEncoder::UMT5TextEncoder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 UMT5TextEncoder::~UMT5TextEncoder() = default;
 
 torch::Tensor UMT5TextEncoder::encode(const std::string& prompt) {
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
     torch::NoGradGuard no_grad;
     const auto enc  = impl_->tokenizer.encode(prompt, impl_->text_len);
     auto       ids  = enc.ids.dim() == 1 ? enc.ids.unsqueeze(0) : enc.ids;    // [1, text_len]
@@ -219,9 +214,6 @@ torch::Tensor UMT5TextEncoder::encode(const std::string& prompt) {
     const auto dev  = impl_->encoder->device();
     auto out = impl_->encoder->forward(ids.to(dev, torch::kInt64), mask.to(dev));  // [1, text_len, dim]
     return t5_trim(out, mask.to(dev))[0].to(torch::kFloat32);                   // [L, dim]
-#else
-    input_error("umT5 needs the sentencepiece tokenizer, which this build does not have (install libsentencepiece-dev and rebuild)");
-#endif
 }
 
 torch::Tensor RandomTextEncoder::encode(const std::string& prompt) {
@@ -242,7 +234,6 @@ WanParts load_wan_checkpoint(const CheckpointFiles& f, const torch::Device& devi
     if (!f.dit_config.empty()) cfg = WanConfig::from_json_file(f.dit_config);
     p.dit = load_dit(f.dit, cfg, device, dtype);
     p.dit->eval();
-#ifdef PROFDIT_HAVE_SENTENCEPIECE
     auto tokenizer = Tokenizer::load(f.tokenizer);
     auto t5        = load_t5(f.text_encoder, device, dtype);
     t5->eval();
@@ -250,10 +241,6 @@ WanParts load_wan_checkpoint(const CheckpointFiles& f, const torch::Device& devi
         input_error(f.text_encoder + ": the text encoder's dim " + std::to_string(t5->config().dim) + " is not the DiT's text_dim " +
                     std::to_string(p.dit->config().text_dim) + " (" + f.dit + ")");
     p.text = std::make_shared<UMT5TextEncoder>(std::make_shared<UMT5TextEncoder::Impl>(std::move(tokenizer), t5, p.dit->config().text_len));
-#else
-    input_error(f.dir + ": the umT5 tokenizer needs sentencepiece, which this build does not have (install libsentencepiece-dev and "
-                        "rebuild; on GPU machines scripts/device-build --fetch carries it)");
-#endif
     auto vae = load_vae_decoder(f.vae, device, torch::kFloat32);
     vae->eval();
     if (vae->config().z_dim != p.dit->config().out_dim)

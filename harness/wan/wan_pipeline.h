@@ -65,7 +65,6 @@ struct WanParts {
 
 // Loads every component of a checkpoint folder: the DiT in `dtype` (bf16: the reference's precision
 // split), umT5 in `dtype` (bf16 is how it ships; fp32 output), the VAE decoder in fp32.
-// Needs sentencepiece (the tokenizer); InputError otherwise.
 WanParts load_wan_checkpoint(const CheckpointFiles& files, const torch::Device& device, torch::ScalarType dtype);
 
 // Seeded random weights at a real configuration, for latency work without downloading a checkpoint:
