@@ -1,6 +1,7 @@
 #include "policies/policy.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "common/error.h"
 #include "common/format.h"
@@ -91,6 +92,15 @@ YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::
         }
     }
     return n;
+}
+
+double Indicators::input_change() { throw std::logic_error("this indicator source keeps no latents (input_change)"); }
+double Indicators::computed_output_abs_mean() { throw std::logic_error("this indicator source keeps no outputs (computed_output_abs_mean)"); }
+double Indicators::computed_output_change() { throw std::logic_error("this indicator source keeps no outputs (computed_output_change)"); }
+double Indicators::computed_input_change() { throw std::logic_error("this indicator source keeps no latents (computed_input_change)"); }
+
+void CachePolicy::refine(const CallInfo&, double, CallPlan&) {
+    throw std::logic_error("policy " + name() + " planned a probe segment but does not refine plans");
 }
 
 std::string tag_number(double v) { return format_number("%g", v); }
