@@ -5,10 +5,14 @@
 
 #include "common/error.h"
 #include "common/format.h"
+#include "policies/dbcache.h"
+#include "policies/easycache.h"
+#include "policies/magcache.h"
 #include "policies/none.h"
 #include "io/yaml_options.h"
 #include "policies/profiling_dit.h"
 #include "policies/step_skip.h"
+#include "policies/taylorseer.h"
 #include "policies/teacache.h"
 
 namespace profdit::policies {
@@ -27,7 +31,12 @@ const std::vector<std::pair<std::string, Entry>>& registry() {
         {"none", {make_none, {}}},
         {"step_skip", {make_step_skip, {}}},
         {"teacache", {make_teacache, {"coefficients"}}},
-        {"profiling_dit", {make_profiling_dit, {"background_blocks"}}}};
+        {"profiling_dit", {make_profiling_dit, {"background_blocks"}}},
+        {"fbcache", {make_fbcache, {}}},
+        {"dbcache", {make_dbcache, {}}},
+        {"magcache", {make_magcache, {}}},
+        {"easycache", {make_easycache, {}}},
+        {"taylorseer", {make_taylorseer, {}}}};
     return r;
 }
 
