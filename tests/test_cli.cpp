@@ -137,7 +137,9 @@ TEST(Cli, SampleRunsEveryCacheRule) {
         auto rows = nlohmann::json::parse(r.out);
         ASSERT_EQ(rows.size(), 2u);
         EXPECT_EQ(rows[1]["policy"], c.tag);
-        if (!c.computed.empty()) EXPECT_EQ(rows[1]["computed"], c.computed) << c.yaml;
+        if (!c.computed.empty()) {
+            EXPECT_EQ(rows[1]["computed"], c.computed) << c.yaml;
+        }
     }
     auto r = run_profdit(base + "'{name: magcache, threshold: 0.1, ratios: " + dir + "/missing.yaml}'");
     EXPECT_EQ(r.code, 2);
