@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "wan/config.h"
@@ -26,5 +27,15 @@ struct DiTFlops {
 };
 
 DiTFlops dit_flops(const wan::WanConfig& c, int64_t tokens);
+
+// Elementwise work of the executor's indicators and forecasts over n elements (1 FLOP per add, subtract,
+// multiply, divide or abs; a mean is a sum plus one divide).
+inline double mean_abs_flops(double n) { return 2 * n; }       // mean|a|: abs, sum
+inline double mean_abs_diff_flops(double n) { return 3 * n; }  // mean|a - b|: sub, abs, sum
+inline double rel_l1_flops(double n) { return 5 * n; }         // mean|a - b| / mean|b|
+// Taylor factors with `terms` = m + 1 entries: a forecast scales and adds m of them, an update
+// subtracts and divides once per derivative.
+inline double taylor_forecast_flops(double n, size_t terms) { return 2 * n * double(terms > 0 ? terms - 1 : 0); }
+inline double taylor_update_flops(double n, size_t terms) { return 2 * n * double(terms > 0 ? terms - 1 : 0); }
 
 }  // namespace profdit::metrics

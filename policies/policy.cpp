@@ -1,13 +1,18 @@
 #include "policies/policy.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "common/error.h"
 #include "common/format.h"
+#include "policies/dbcache.h"
+#include "policies/easycache.h"
+#include "policies/magcache.h"
 #include "policies/none.h"
 #include "io/yaml_options.h"
 #include "policies/profiling_dit.h"
 #include "policies/step_skip.h"
+#include "policies/taylorseer.h"
 #include "policies/teacache.h"
 
 namespace profdit::policies {
@@ -26,7 +31,12 @@ const std::vector<std::pair<std::string, Entry>>& registry() {
         {"none", {make_none, {}}},
         {"step_skip", {make_step_skip, {}}},
         {"teacache", {make_teacache, {"coefficients"}}},
-        {"profiling_dit", {make_profiling_dit, {"background_blocks"}}}};
+        {"profiling_dit", {make_profiling_dit, {"background_blocks"}}},
+        {"fbcache", {make_fbcache, {}}},
+        {"dbcache", {make_dbcache, {}}},
+        {"magcache", {make_magcache, {}}},
+        {"easycache", {make_easycache, {}}},
+        {"taylorseer", {make_taylorseer, {}}}};
     return r;
 }
 
@@ -91,6 +101,15 @@ YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::
         }
     }
     return n;
+}
+
+double Indicators::input_change() { throw std::logic_error("this indicator source keeps no latents (input_change)"); }
+double Indicators::computed_output_abs_mean() { throw std::logic_error("this indicator source keeps no outputs (computed_output_abs_mean)"); }
+double Indicators::computed_output_change() { throw std::logic_error("this indicator source keeps no outputs (computed_output_change)"); }
+double Indicators::computed_input_change() { throw std::logic_error("this indicator source keeps no latents (computed_input_change)"); }
+
+void CachePolicy::refine(const CallInfo&, double, CallPlan&) {
+    throw std::logic_error("policy " + name() + " planned a probe segment but does not refine plans");
 }
 
 std::string tag_number(double v) { return format_number("%g", v); }

@@ -19,20 +19,37 @@ struct Segment {
     int  size() const { return last - first + 1; }
 };
 
-// What one model call (step, CFG branch) does: per segment compute or reuse, or reuse the branch's
-// whole previous prediction without touching the model.
+// What one model call (step, CFG branch) does: per segment compute, reuse its cached residual or forecast
+// it (TaylorSeer), or reuse the branch's whole previous prediction without touching the model.
 struct CallPlan {
+    CallPlan() = default;
+    CallPlan(bool reuse_output_, std::vector<bool> reuse_) : reuse_output(reuse_output_), reuse(std::move(reuse_)) {}
     bool              reuse_output = false;
-    std::vector<bool> reuse;  // one per segment (of CachePolicy::segments())
+    std::vector<bool> reuse;     // one per segment (of CachePolicy::segments())
+    std::vector<bool> forecast;  // one per segment, or empty (none): run the segment's blocks from their Taylor
+                                 // factors instead of computing them (needs CachePolicy::forecast_order() >= 0)
+    bool output_from_input = false;  // with reuse_output: return latent + (last computed output - its latent),
+                                     // EasyCache's transformation vector (needs CachePolicy::tracks_io())
+    int  probe_segment = -1;         // compute this segment, measure the rel-L1 change of its residual against the
+                                     // branch's reference and let CachePolicy::refine() change the later segments
+    bool taylor_derivatives = true;  // when this call records Taylor factors: build derivatives from the previous
+                                     // record (false: keep the feature alone, as TaylorSeer before its warm-up ends)
 };
 
-// TeaCache-style indicators of the current call, computed only when a policy asks.
+// Indicators of the current call, computed by the executor only when a policy asks. The tensors are the
+// TeaCache indicators; the numbers are what the newer rules decide on (a policy never needs the tensors).
 class Indicators {
   public:
     virtual ~Indicators() = default;
     virtual torch::Tensor e()               = 0;  // [1, dim] time embedding
     virtual torch::Tensor e0()              = 0;  // [1, 6, dim] time projection
     virtual torch::Tensor modulated_input() = 0;  // [1, L, dim] first block's LN(x)(1 + scale) + shift
+    // Numbers from the latent and the outputs the executor keeps per branch when CachePolicy::tracks_io();
+    // NaN while there is no earlier call to compare with. Sources that keep none throw std::logic_error.
+    virtual double input_change();              // mean|x - x_prev|, x_prev: this branch's latent at its previous call
+    virtual double computed_output_abs_mean();  // mean|o_c1| of the branch's last computed output
+    virtual double computed_output_change();    // mean|o_c1 - o_c0| between the branch's last two computed calls
+    virtual double computed_input_change();     // mean|x_c1 - x_c0| between the same two calls
 };
 
 struct CallInfo {
@@ -41,6 +58,7 @@ struct CallInfo {
     int         branch = 0;  // 0 cond, 1 uncond
     int64_t     timestep = 0;
     Indicators* indicators = nullptr;
+    double      sigma = 0;  // the schedule's sigma at this step (NaN when the executor was not given the schedule)
 };
 
 // What a policy may know about the model it runs on, given at construction.
@@ -62,6 +80,14 @@ class CachePolicy {
     virtual void                 reset() {}  // before a new sampling run
     virtual bool                 caches_output() const { return false; }  // may plan reuse_output
     virtual YAML::Node           params() const = 0;  // resolved options, for logs
+    // Engine extensions (issue 17); the defaults keep the executor's original behaviour.
+    virtual bool    tracks_io() const { return false; }   // keep latents and outputs for the numeric indicators
+    virtual int     forecast_order() const { return -1; } // >= 0: computed cacheable segments record Taylor factors
+    // After the plan's probe segment ran: rel_l1 = mean|r - r_ref| / mean|r_ref| of its residual r against the
+    // branch's reference r_ref (NaN when there is none yet); may set plan.reuse of later segments. The
+    // reference becomes r when the call then computes every later segment.
+    virtual void    refine(const CallInfo& call, double rel_l1, CallPlan& plan);
+    virtual int64_t state_bytes() const { return 0; }  // bytes of tensors the policy itself holds (cache memory)
 };
 
 // Builds a policy from a name or a map {name: ..., options...}. `source` names where the node came

@@ -81,6 +81,13 @@ CallPlan TeaCachePolicy::plan(const CallInfo& call) {
     return {false, {!compute}};
 }
 
+int64_t TeaCachePolicy::state_bytes() const {
+    int64_t n = 0;
+    for (const auto& t : prev_)
+        if (t.defined()) n += t.numel() * t.element_size();
+    return n;
+}
+
 YAML::Node TeaCachePolicy::params() const {
     YAML::Node n;
     n["threshold"]    = threshold_;

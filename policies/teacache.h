@@ -50,6 +50,7 @@ class TeaCachePolicy : public CachePolicy {
     CallPlan             plan(const CallInfo& call) override;
     void                 reset() override;
     YAML::Node           params() const override;
+    int64_t              state_bytes() const override;  // the previous indicator per branch
 
     double rescale(double rel_l1) const;  // the 4th-order polynomial
 

@@ -8,9 +8,10 @@ import numpy as np
 import common
 
 TITLE = "Cache decision maps"
-CAPTION = ("One panel per policy setting: denoising steps left to right, DiT blocks top to bottom. Dark cells "
-           "were computed, light cells reused their cached residual. With several runs (prompts, seeds) or "
-           "branches that decide differently, a cell shows the fraction of those model calls that computed it. "
+CAPTION = ("One panel per policy setting: denoising steps left to right, DiT blocks top to bottom. Blue cells "
+           "were computed, white cells reused their cached residual (or the whole prediction), orange cells were "
+           "forecast from Taylor factors (TaylorSeer). With several runs (prompts, seeds) or branches that decide "
+           "differently, a cell's shade is the fraction of those model calls that computed (or forecast) it. "
            "The uncached `none` setting computes every block and is left out.")
 
 
@@ -18,8 +19,8 @@ def make(exp, out_dir):
     panels = []
     for s in exp.settings(include_none=False):
         m = s.stack("cache/compute_mask")  # [runs, S, B, L]
-        if m is not None:
-            panels.append((s, m.mean(axis=(0, 2)).T))  # [L, S]
+        if m is not None:  # 1 computed, 2 forecast, 0 reused
+            panels.append((s, (m == 1).mean(axis=(0, 2)).T, (m == 2).mean(axis=(0, 2)).T))  # [L, S] each
     if not panels:
         raise common.Skip("no finished cached run has cache/compute_mask")
     n = len(panels)
@@ -31,10 +32,15 @@ def make(exp, out_dir):
     fig, axes = plt.subplots(rows, cols, figsize=(w * cols + 1.0, h * rows + 0.5), squeeze=False, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    for ax, (s, frac) in zip(axes.flat, panels):
-        im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
-                       extent=(-0.5, frac.shape[1] - 0.5, frac.shape[0] - 0.5, -0.5))
-        ax.set_title("%s\ncomputed %.1f%% of block calls" % (common.short(s.tag, 44), 100 * frac.mean()), fontsize=9)
+    for ax, (s, frac, fore) in zip(axes.flat, panels):
+        extent = (-0.5, frac.shape[1] - 0.5, frac.shape[0] - 0.5, -0.5)
+        im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest", extent=extent)
+        title = "%s\ncomputed %.1f%% of block calls" % (common.short(s.tag, 44), 100 * frac.mean())
+        if fore.any():
+            ax.imshow(np.ma.masked_equal(fore, 0), cmap="Oranges", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                      extent=extent)
+            title += ", forecast %.1f%%" % (100 * fore.mean())
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("denoising step")
         ax.set_ylabel("DiT block")
         ax.grid(False)

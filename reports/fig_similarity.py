@@ -20,7 +20,7 @@ CAPTION = ("Relative L1 change of the noise prediction from the previous step (l
 def warmup_and_refresh(mask, params):
     """mask [runs, S, B, L] and the policy_params YAML -> (warm-up length, refresh steps, steps with any reuse).
     The warm-up is the policy's `warmup` option, or else the leading steps every run computed in full."""
-    full = mask.min(axis=(2, 3)) > 0  # [runs, S]: the step computed every block of both branches
+    full = (mask == 1).all(axis=(2, 3))  # [runs, S]: the step computed every block of both branches (2 = forecast)
     all_full = full.all(axis=0)
     m = re.search(r"\bwarmup:\s*(\d+)", params)
     if m:

@@ -195,6 +195,35 @@ TEST(Cli, SampleWithPolicyReportsAgainstNone) {
     EXPECT_EQ(rows[2]["computed"], "0.800");  // refresh 0-2 (warm-up, then every 6 from 2): steps 3, 4 skip block 1
 }
 
+TEST(Cli, SampleRunsEveryCacheRule) {
+    // Each rule of issue 17 through `profdit sample --policy '{...}'` on the parity model (5 steps, 2 blocks).
+    const auto dir = test::temp_dir();
+    const std::string base = "sample --weights " + weights() + " --config " + config() + " --inputs " +
+                             test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors") + " --steps 5 --quiet --format json --out " + dir +
+                             "/o.safetensors --policy ";
+    struct Case {
+        std::string yaml, tag, computed;
+    };
+    for (const Case& c : {Case{"{name: fbcache, threshold: 0}", "fbcache-thr0-w0", "1.000"},
+                          Case{"{name: dbcache, fn: 1, threshold: 0.5, warmup: 1}", "dbcache-F1B0-thr0.5-w1", ""},
+                          Case{"{name: magcache, threshold: 0}", "magcache-thr0-K2-r0.2-unused", "1.000"},
+                          Case{"{name: easycache, threshold: 1e9, warmup: 2, final_full: 0}", "easycache-thr1e+09-w2-f0", "0.400"},
+                          Case{"{name: taylorseer, interval: 2}", "taylorseer-n2-o1-w1", "0.600"}}) {
+        auto r = run_profdit(base + "'" + c.yaml + "'");
+        ASSERT_EQ(r.code, 0) << c.yaml << ": " << r.err;
+        auto rows = nlohmann::json::parse(r.out);
+        ASSERT_EQ(rows.size(), 2u);
+        EXPECT_EQ(rows[1]["policy"], c.tag);
+        if (!c.computed.empty()) {
+            EXPECT_EQ(rows[1]["computed"], c.computed) << c.yaml;
+        }
+    }
+    auto r = run_profdit(base + "'{name: magcache, threshold: 0.1, ratios: " + dir + "/missing.yaml}'");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("option 'ratios'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
+}
+
 TEST(Cli, InfoReportsFormatAndParams) {
     auto r = run_profdit("info " + weights());
     ASSERT_EQ(r.code, 0) << r.err;

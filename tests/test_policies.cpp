@@ -276,7 +276,7 @@ TEST_P(PolicyBadConfig, ClearError) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PolicyBadConfig,
     ::testing::Values(
-        BadPolicy{"unknown_policy", "fastcache", "unknown policy 'fastcache' (accepted: none, step_skip, teacache, profiling_dit)"},
+        BadPolicy{"unknown_policy", "fastcache", "unknown policy 'fastcache' (accepted: none, step_skip, teacache, profiling_dit, fbcache, dbcache, magcache, easycache, taylorseer)"},
         BadPolicy{"unknown_option", "{name: step_skip, intervall: 2}", "unknown option 'intervall' (accepted: final_full, interval, reuse, warmup)"},
         BadPolicy{"wrong_type", "{name: step_skip, interval: two}", "option 'interval' must be an integer in [1, 100000], got 'two'"},
         BadPolicy{"out_of_range", "{name: step_skip, interval: 0}", "option 'interval' must be an integer in [1, 100000], got 0"},

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -13,6 +14,7 @@
 #include "common/progress.h"
 #include "common/threads.h"
 #include "policies/none.h"
+#include "profile/magcache_calibration.h"
 #include "profile/teacache_calibration.h"
 #include "run/experiment.h"
 #include "run/pipeline.h"
@@ -69,6 +71,37 @@ std::string coefficient_file(const IndicatorFit& f, const run::Experiment& x, co
     return "# written by profdit calibrate teacache\n" + std::string(e.c_str()) + "\n";
 }
 
+// The experiment's (prompt, seed) runs, uncached, with `attach` hooking observers onto each run's executor;
+// a progress bar on stderr unless quiet. Returns the schedule (the same for every run).
+sampling::Schedule uncached_runs(const run::Experiment& x, const run::Pipeline& pipe, const std::string& what, bool quiet,
+                                 const std::function<void(sampling::CachedDenoiser&)>& attach) {
+    const auto& cfg = pipe.dit->config();
+    policies::NonePolicy none({int(cfg.num_layers), cfg.variant()});
+    auto opt       = x.sampling;
+    opt.keep_steps = false;
+    const int  runs     = int(x.prompts.size() * x.seeds.size());
+    const auto negative = pipe.text->encode(pipe.negative_prompt).to(pipe.device());  // [L, text_dim]
+    sampling::Schedule schedule;
+    int          run_no = 0;
+    ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
+    for (size_t p = 0; p < x.prompts.size(); ++p) {
+        const auto cond = pipe.text->encode(x.prompts[p]).to(pipe.device());  // [L, text_dim]
+        for (uint64_t seed : x.seeds) {
+            ++run_no;
+            const auto noise = sampling::seeded_noise(pipe.latent_shape, seed).to(pipe.device());  // [C, F, H, W]
+            sampling::CachedDenoiser d(pipe.dit, none, opt.steps);
+            attach(d);
+            schedule = sampling::sample_cfg(d, noise, cond, negative, opt, [&](int i, int n) {
+                if (quiet) return;
+                bar.update("calibrate " + what + " " + std::to_string(run_no) + "/" + std::to_string(runs) + " prompt " + std::to_string(p) +
+                               " seed " + std::to_string(seed) + " " + ProgressLine::bar(i, n),
+                           i == n);
+            }).schedule;
+        }
+    }
+    return schedule;
+}
+
 void write_atomically(const std::string& out, const std::string& text) {
     const std::string tmp = out + ".tmp";
     {
@@ -94,29 +127,8 @@ int run_calibrate(const CalibrateOptions& o) {
     torch::NoGradGuard no_grad;
     set_cpu_threads(x.model.threads);
     const auto pipe = run::load_pipeline(x.model, x.path);
-    const auto& cfg = pipe.dit->config();
-    policies::NonePolicy      none({int(cfg.num_layers), cfg.variant()});
     profile::TeaCacheRecorder rec(o.branches == "both");
-    auto opt       = x.sampling;
-    opt.keep_steps = false;
-    const auto negative = pipe.text->encode(pipe.negative_prompt).to(pipe.device());  // [L, text_dim]
-    int          run_no = 0;
-    ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
-    for (size_t p = 0; p < x.prompts.size(); ++p) {
-        const auto cond = pipe.text->encode(x.prompts[p]).to(pipe.device());  // [L, text_dim]
-        for (uint64_t seed : x.seeds) {
-            ++run_no;
-            const auto noise = sampling::seeded_noise(pipe.latent_shape, seed).to(pipe.device());  // [C, F, H, W]
-            sampling::CachedDenoiser d(pipe.dit, none, opt.steps);
-            d.observe_calls(&rec);
-            sampling::sample_cfg(d, noise, cond, negative, opt, [&](int i, int n) {
-                if (o.quiet) return;
-                bar.update("calibrate teacache " + std::to_string(run_no) + "/" + std::to_string(runs) + " prompt " + std::to_string(p) +
-                               " seed " + std::to_string(seed) + " " + ProgressLine::bar(i, n),
-                           i == n);
-            });
-        }
-    }
+    uncached_runs(x, pipe, "teacache", o.quiet, [&](sampling::CachedDenoiser& d) { d.observe_calls(&rec); });
 
     std::vector<IndicatorFit> fits;
     for (size_t i = 0; i < names.size(); ++i) {
@@ -161,6 +173,46 @@ int run_calibrate(const CalibrateOptions& o) {
     return 0;
 }
 
+// MagCache: the magnitude ratios of the whole stack's residual per step and branch, averaged over the
+// experiment's (prompt, seed) runs, with the schedule's sigmas so another step count can use them.
+int run_calibrate_magcache(const CalibrateOptions& o) {
+    check_format(o.format);
+    const auto x = run::load_experiment(o.experiment, o.set);
+    if (x.sampling.steps < 2) input_error(x.path + ": sampling: steps " + std::to_string(x.sampling.steps) + " gives no ratio; MagCache needs at least 2");
+    if (!o.out.empty()) check_writable(o.out);
+
+    torch::NoGradGuard no_grad;
+    set_cpu_threads(x.model.threads);
+    const auto pipe = run::load_pipeline(x.model, x.path);
+    profile::MagRatioRecorder rec(x.sampling.steps, int(pipe.dit->num_blocks()));
+    const auto sigmas = uncached_runs(x, pipe, "magcache", o.quiet, [&](sampling::CachedDenoiser& d) { d.observe(&rec); }).sigmas;
+    const auto name = o.out.empty() ? std::string("magcache") : std::filesystem::path(o.out).stem().string();
+    const auto r    = rec.ratios(sigmas, name);
+    Table t;
+    t.columns = {"step", "sigma", "cond", "uncond"};
+    for (size_t s = 0; s < r.sigmas.size(); ++s)
+        t.rows.push_back({std::to_string(s), format_number("%.6f", r.sigmas[s]), format_number("%.6f", r.ratios[0][s]),
+                          format_number("%.6f", r.ratios[1][s])});
+    print_table(t, o.format, std::cout);
+    if (!o.out.empty()) {
+        YAML::Node src;
+        src["model"]      = pipe.fingerprint;
+        src["experiment"] = x.path;
+        src["prompts"]    = x.prompts.size();
+        src["seeds"]      = x.seeds;
+        src["solver"]     = x.sampling.solver;
+        src["steps"]      = x.sampling.steps;
+        src["shift"]      = x.sampling.shift;
+        src["guide"]      = x.sampling.guide;
+        src["commit"]     = build_commit();
+        write_atomically(o.out, policies::magcache_file_text(r, src));
+        if (!o.quiet) std::cerr << "profdit calibrate magcache: wrote " << o.out << "; use it as {name: magcache, ratios: " << o.out << ", threshold: ...}\n";
+    } else if (!o.quiet) {
+        std::cerr << "profdit calibrate magcache: no --out given, no ratio file written\n";
+    }
+    return 0;
+}
+
 }  // namespace
 
 Command add_calibrate(CLI::App& app) {
@@ -176,7 +228,15 @@ Command add_calibrate(CLI::App& app) {
     tc->add_option("--branches", o->branches, "cond | both: which CFG branches give points")->capture_default_str();
     tc->add_option("--format", o->format, "result table: md | csv | json")->capture_default_str();
     tc->add_flag("--quiet", o->quiet, "no progress on stderr");
-    return {cmd, [o] { return run_calibrate(*o); }};
+    auto  m  = std::make_shared<CalibrateOptions>();
+    auto* mc = cmd->add_subcommand("magcache", "measure MagCache's magnitude ratios (per step and CFG branch, with the schedule's sigmas) on an "
+                                               "experiment's uncached runs; its policies are ignored");
+    mc->add_option("experiment", m->experiment, "experiment YAML (model, sampling, prompts, seeds)")->required();
+    mc->add_option("--set", m->set, "override a key: a.b=value (repeatable)");
+    mc->add_option("--out", m->out, "ratio file (YAML) to write");
+    mc->add_option("--format", m->format, "result table: md | csv | json")->capture_default_str();
+    mc->add_flag("--quiet", m->quiet, "no progress on stderr");
+    return {cmd, [o, m, mc] { return mc->parsed() ? run_calibrate_magcache(*m) : run_calibrate(*o); }};
 }
 
 }  // namespace profdit::cli

@@ -26,6 +26,7 @@ class PredictionAverage : public sampling::Denoiser {
         }
         return out;
     }
+    void          begin(const sampling::Schedule& schedule) override { inner_.begin(schedule); }
     torch::Tensor mean() const { return sum_ / double(std::max(n_, 1)); }  // [C, F, H, W]
 
   private:

@@ -19,6 +19,7 @@ class RecordingDenoiser : public sampling::Denoiser {
     RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity, Locate locate = {});
     torch::Tensor predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
                           const torch::Tensor& context) override;
+    void          begin(const sampling::Schedule& schedule) override { inner_.begin(schedule); }
 
     const std::vector<double>& call_ms() const { return call_ms_; }  // [steps * 2], step-major
     std::vector<double>        rel_l1() const { return read(rel_l1_); }  // [steps * 2], NaN at step 0

@@ -23,6 +23,7 @@ SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const to
     auto scheduler = make_scheduler(opt.solver, opt.steps, opt.shift);
     SampleResult res;
     res.schedule = scheduler->schedule();
+    denoiser.begin(res.schedule);
     auto latent  = noise.to(torch::kFloat32);                                  // [C, F, H, W]
     std::vector<torch::Tensor> steps;
     for (int i = 0; i < scheduler->steps(); ++i) {

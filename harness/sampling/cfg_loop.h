@@ -19,6 +19,7 @@ class Denoiser {
     virtual ~Denoiser() = default;
     virtual torch::Tensor predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
                                   const torch::Tensor& context) = 0;  // -> [C, F, H, W] velocity
+    virtual void          begin(const Schedule&) {}  // the run's schedule, before its first call
 };
 
 class PlainDenoiser : public Denoiser {
