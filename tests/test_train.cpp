@@ -237,3 +237,30 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
     std::ofstream(dir + "/out/config.json") << "{\"dit\": {}}";
     EXPECT_THROW(world::EmbeddedModel::load(dir + "/out"), InputError);
 }
+
+// `profdit train` with sampling.eval_every appends one learning-curve row per evaluation to STATE/curve.csv,
+// and scripts/learning_curve.py draws it.
+TEST(Train, CliWritesTheLearningCurveAndItsFigure) {
+    const auto dir = test::temp_dir();
+    std::ofstream(dir + "/c.yaml") << "name: tiny\nworld: {frames: 8, height: 32, width: 32}\n"
+                                      "model: {dim: 32, num_heads: 2, num_layers: 2, ffn_dim: 64, freq_dim: 16, text_dim: 16, text_len: 16,\n"
+                                      "        text_layers: 1, text_heads: 2}\n"
+                                      "train: {steps: 4, batch: 4, warmup: 1, checkpoint_every: 2, workers: 2, seed: 3}\n"
+                                      "sampling: {steps: 2, eval_every: 2, eval_pairs: 1}\n"
+                                      "output: " + dir + "/model\nstate: " + dir + "/state\n";
+    const auto r = test::run_profdit("train " + dir + "/c.yaml --quiet");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::ifstream f(dir + "/state/curve.csv");
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(f, l);) lines.push_back(l);
+    ASSERT_EQ(lines.size(), 3u);  // header + steps 2 and 4
+    EXPECT_EQ(lines[0].rfind("step,train_seconds,pairs,sprite,background,direction,all,shape,size_error", 0), 0u) << lines[0];
+    EXPECT_EQ(lines[1].rfind("2,", 0), 0u) << lines[1];
+    EXPECT_EQ(lines[2].rfind("4,", 0), 0u) << lines[2];
+    const auto py = test::python_with("matplotlib");
+    if (py.empty()) GTEST_SKIP() << "no python3 with matplotlib for the figure";
+    const auto fig = test::run_command(py + " " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/learning_curve.py " + dir + "/c.png run=" + dir +
+                                       "/state/curve.csv");
+    EXPECT_EQ(fig.code, 0) << fig.err;
+    EXPECT_GT(std::filesystem::file_size(dir + "/c.png"), 1000u);
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Learning curves of embedded-model training runs: the strict detector's rates against training time.
 
-    python3 reports/fig_learning_curve.py OUT.png LABEL=STATE/curve.csv [LABEL=STATE/curve.csv ...]
+    python3 scripts/learning_curve.py OUT.png LABEL=STATE/curve.csv [LABEL=STATE/curve.csv ...]
 
 Each curve.csv is written by `profdit train` when its config sets sampling.eval_every (one row per
 evaluation: step, train_seconds, pairs, sprite, background, direction, all, shape, size_error, ...).
