@@ -20,13 +20,15 @@ using namespace profdit;
 
 namespace {
 
-std::string tiny_config(const std::string& dir, int steps) {
+// `train_extra` joins the train section; `more` is appended as further top-level keys.
+std::string tiny_config(const std::string& dir, int steps, const std::string& train_extra = "checkpoint_every: 1000",
+                        const std::string& more = "") {
     const std::string path = dir + "/train.yaml";
     std::ofstream(path) << "name: tiny\nworld: {frames: 8, height: 32, width: 32}\n"
                            "model: {dim: 32, num_heads: 2, num_layers: 2, ffn_dim: 64, freq_dim: 16, text_dim: 16, text_len: 16,\n"
                            "        text_layers: 1, text_heads: 2}\n"
-                           "train: {steps: " + std::to_string(steps) + ", batch: 4, warmup: 5, lr: 0.003, checkpoint_every: 1000, seed: 3}\n"
-                           "output: " + dir + "/out\n";
+                           "train: {steps: " + std::to_string(steps) + ", batch: 4, warmup: 5, lr: 0.003, seed: 3, " + train_extra + "}\n"
+                           "output: " + dir + "/out\n" + more;
     return path;
 }
 
@@ -242,13 +244,9 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
 // and scripts/learning_curve.py draws it.
 TEST(Train, CliWritesTheLearningCurveAndItsFigure) {
     const auto dir = test::temp_dir();
-    std::ofstream(dir + "/c.yaml") << "name: tiny\nworld: {frames: 8, height: 32, width: 32}\n"
-                                      "model: {dim: 32, num_heads: 2, num_layers: 2, ffn_dim: 64, freq_dim: 16, text_dim: 16, text_len: 16,\n"
-                                      "        text_layers: 1, text_heads: 2}\n"
-                                      "train: {steps: 4, batch: 4, warmup: 1, checkpoint_every: 2, workers: 2, seed: 3}\n"
-                                      "sampling: {steps: 2, eval_every: 2, eval_pairs: 1}\n"
-                                      "output: " + dir + "/model\nstate: " + dir + "/state\n";
-    const auto r = test::run_profdit("train " + dir + "/c.yaml --quiet");
+    const auto yaml = tiny_config(dir, 4, "checkpoint_every: 2, workers: 2",
+                                  "sampling: {steps: 2, eval_every: 2, eval_pairs: 1}\nstate: " + dir + "/state\n");
+    const auto r = test::run_profdit("train " + yaml + " --quiet");
     ASSERT_EQ(r.code, 0) << r.err;
     std::ifstream f(dir + "/state/curve.csv");
     std::vector<std::string> lines;
