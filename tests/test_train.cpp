@@ -84,6 +84,15 @@ TEST(Train, BadConfigNamesFileKeyAndValue) {
     EXPECT_NE(message("decay_to: 2").find("decay_to"), std::string::npos);
     EXPECT_NE(message("lr_schedule: cosine").find("lr_schedule"), std::string::npos);
     EXPECT_THROW(train::TrainConfig::from_yaml_file(dir + "/missing.yaml"), InputError);
+    std::ofstream(dir + "/border.yaml") << "world: {border: 5}\n";  // 22 px left; a 12 px sprite moving 14 px needs 26
+    try {
+        train::TrainConfig::from_yaml_file(dir + "/border.yaml");
+        ADD_FAILURE() << "a border the track does not fit in was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("border.yaml: world.border: 5 leaves 22 px"), std::string::npos) << e.what();
+    }
+    std::ofstream(dir + "/border.yaml") << "world: {border: 2}\n";
+    EXPECT_EQ(train::TrainConfig::from_yaml_file(dir + "/border.yaml").to_json()["world"]["border"], 2);
 }
 
 TEST(Train, LossGoesDownIdenticallyTwice) {

@@ -56,23 +56,49 @@ TEST(World, RenderIsDeterministicAndInView) {
     }
 }
 
-TEST(Detector, PassesRenderedVideosWithTrueMasks) {
+// The border option (issue 16: an absolute-position cue for a model whose attention only knows relative
+// positions): a fixed dark frame in every frame, never foreground, and every sprite track stays inside it.
+TEST(World, BorderFramesTheCanvasAndSpritesStayInsideIt) {
     WorldConfig cfg;
-    double      iou = 0;
-    const int   n   = 200;
-    for (uint64_t seed = 0; seed < n; ++seed) {
-        const Scene s = sample_scene(cfg, 1000 + seed);
+    cfg.border = 2;
+    for (uint64_t seed = 0; seed < 100; ++seed) {
+        const Scene s = sample_scene(cfg, seed);
         const auto  v = render(s, cfg);
-        const auto  d = detect(v.frames, caption(s), cfg);
-        EXPECT_TRUE(d.sprite_present) << caption(s) << " seed " << seed << " frames " << d.frames_present;
-        EXPECT_TRUE(d.direction_ok) << caption(s) << " seen " << d.direction_seen;
-        EXPECT_TRUE(d.background_ok) << caption(s) << " seen " << d.background_seen << " " << d.pattern_seen;
-        EXPECT_TRUE(d.shape_ok) << caption(s) << " seen " << d.shape_seen;
-        EXPECT_EQ(d.size_error, 0.0) << caption(s) << " size " << d.size_seen;
-        iou += mask_iou(d.mask, v.masks);
+        auto inner = torch::zeros({32, 32}, torch::kBool);  // [H, W]
+        inner.narrow(0, 2, 28).narrow(1, 2, 28).fill_(true);
+        const auto frame = v.frames.masked_select(inner.logical_not().view({1, 1, 32, 32}).expand_as(v.frames));
+        EXPECT_TRUE(frame.eq(-0.95f).all().item<bool>()) << caption(s);
+        EXPECT_EQ(v.masks.masked_select(inner.logical_not().expand_as(v.masks)).sum().item<int64_t>(), 0) << caption(s);
+        auto area = v.masks.sum({1, 2});  // whole sprite inside the border in every frame
+        EXPECT_EQ(area.min().item<int64_t>(), area.max().item<int64_t>()) << caption(s);
+        EXPECT_EQ(in_border(cfg, 1, 20), true);
+        EXPECT_EQ(in_border(cfg, 2, 29), false);
     }
-    EXPECT_GT(iou / n, 0.99);
-    std::cout << "gt mask source (detector blobs) vs true masks: mean IoU " << iou / n << " over " << n << " rendered videos\n";
+    cfg.border = 5;  // 22 px left; a 10-12 px sprite moving 14 px needs 24-26
+    EXPECT_THROW(sample_scene(cfg, 0), InputError);
+}
+
+TEST(Detector, PassesRenderedVideosWithTrueMasks) {
+    for (int border : {0, 2}) {
+        WorldConfig cfg;
+        cfg.border = border;
+        double      iou = 0;
+        const int   n   = 200;
+        for (uint64_t seed = 0; seed < n; ++seed) {
+            const Scene s = sample_scene(cfg, 1000 + seed);
+            const auto  v = render(s, cfg);
+            const auto  d = detect(v.frames, caption(s), cfg);
+            EXPECT_TRUE(d.sprite_present) << caption(s) << " seed " << seed << " frames " << d.frames_present;
+            EXPECT_TRUE(d.direction_ok) << caption(s) << " seen " << d.direction_seen;
+            EXPECT_TRUE(d.background_ok) << caption(s) << " seen " << d.background_seen << " " << d.pattern_seen;
+            EXPECT_TRUE(d.shape_ok) << caption(s) << " seen " << d.shape_seen;
+            EXPECT_EQ(d.size_error, 0.0) << caption(s) << " size " << d.size_seen;
+            iou += mask_iou(d.mask, v.masks);
+        }
+        EXPECT_GT(iou / n, 0.99);
+        std::cout << "gt mask source (detector blobs) vs true masks, border " << border << ": mean IoU " << iou / n << " over " << n
+                  << " rendered videos\n";
+    }
 }
 
 TEST(Detector, FailsNoiseAndWrongCaptions) {

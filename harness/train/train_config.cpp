@@ -1,5 +1,6 @@
 #include "train/train_config.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <yaml-cpp/yaml.h>
@@ -24,7 +25,13 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     c.world.sprite_max = w.get_int("sprite_max", c.world.sprite_max, c.world.sprite_min, 512);
     c.world.speed      = w.get_int("speed", c.world.speed, 0, 64);
     c.world.sprites    = w.get_int("sprites", c.world.sprites, 1, 4);
+    c.world.border     = w.get_int("border", c.world.border, 0, 64);
     w.finish();
+    const int need = c.world.sprite_max + c.world.speed * (c.world.frames - 1), room = std::min(c.world.width, c.world.height) - 2 * c.world.border;
+    if (need > room)
+        input_error(path + ": world.border: " + std::to_string(c.world.border) + " leaves " + std::to_string(room) + " px, but a " +
+                    std::to_string(c.world.sprite_max) + " px sprite moving " + std::to_string(c.world.speed) + " px over " +
+                    std::to_string(c.world.frames) + " frames needs " + std::to_string(need));
 
     io::Options m(top.get_node("model"), "model", path);
     c.dit.model_type = "t2v";
@@ -89,7 +96,8 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
 nlohmann::json TrainConfig::to_json() const {
     return {{"name", name},
             {"world", {{"frames", world.frames}, {"height", world.height}, {"width", world.width}, {"sprite_min", world.sprite_min},
-                       {"sprite_max", world.sprite_max}, {"speed", world.speed}, {"sprites", world.sprites}}},
+                       {"sprite_max", world.sprite_max}, {"speed", world.speed}, {"sprites", world.sprites},
+                       {"border", world.border}}},
             {"text_encoder", {{"layers", text_layers}, {"heads", text_heads}}},
             {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
                        {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},

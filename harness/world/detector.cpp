@@ -119,13 +119,13 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
     d.sprite_present = all_present;
     d.direction_ok   = all_present && all_direction;
 
-    // Background: every pixel outside the detected blobs votes for the nearest (colour, shade).
+    // Background: every pixel outside the detected blobs and the border votes for the nearest (colour, shade).
     std::map<std::string, int> votes_colour;
     int                        bright = 0, dark = 0, total = 0;
     for (int f = 0; f < F; ++f)
         for (int y = 0; y < H; ++y)
             for (int x = 0; x < W; ++x) {
-                if (ma[f][y][x]) continue;
+                if (ma[f][y][x] || in_border(cfg, x, y)) continue;
                 float       best = 1e9f;
                 std::string best_name;
                 bool        best_dark = false;

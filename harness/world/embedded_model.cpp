@@ -22,6 +22,7 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& d
         m.world.sprite_max = w.at("sprite_max");
         m.world.speed      = w.at("speed");
         m.world.sprites    = w.at("sprites");
+        m.world.border     = w.value("border", 0);  // models trained before the border option have none
     } catch (const nlohmann::json::exception& e) {
         input_error(cfg_path + ": key 'world' is incomplete (" + e.what() + ")");
     }

@@ -100,12 +100,14 @@ Scene place_scene(Scene s, const WorldConfig& cfg, uint64_t seed) {
         sp.size         = std::uniform_int_distribution<int>(cfg.sprite_min, cfg.sprite_max)(rng);
         const auto   v  = velocity(sp.direction, cfg.speed);
         const double r  = sp.size / 2.0;
-        // centre range so that the whole track stays in view
-        const double xlo = r - std::min(0.0, v[0] * (cfg.frames - 1)), xhi = cfg.width - r - std::max(0.0, v[0] * (cfg.frames - 1));
-        const double ylo = r - std::min(0.0, v[1] * (cfg.frames - 1)), yhi = cfg.height - r - std::max(0.0, v[1] * (cfg.frames - 1));
+        // centre range so that the whole track stays in view, inside the border
+        const double b   = cfg.border;
+        const double xlo = b + r - std::min(0.0, v[0] * (cfg.frames - 1)), xhi = cfg.width - b - r - std::max(0.0, v[0] * (cfg.frames - 1));
+        const double ylo = b + r - std::min(0.0, v[1] * (cfg.frames - 1)), yhi = cfg.height - b - r - std::max(0.0, v[1] * (cfg.frames - 1));
         if (xhi < xlo || yhi < ylo)
             input_error("world: a " + std::to_string(sp.size) + " px sprite moving " + std::to_string(travel) +
-                        " px does not fit a " + std::to_string(cfg.width) + "x" + std::to_string(cfg.height) + " frame");
+                        " px does not fit a " + std::to_string(cfg.width) + "x" + std::to_string(cfg.height) + " frame" +
+                        (cfg.border ? " inside a " + std::to_string(cfg.border) + " px border" : ""));
         sp.x0 = std::round(std::uniform_real_distribution<double>(xlo, xhi)(rng));
         sp.y0 = std::round(std::uniform_real_distribution<double>(ylo, yhi)(rng));
         sp.x0 = std::min(std::max(sp.x0, xlo), xhi);
@@ -142,6 +144,12 @@ Video render(const Scene& s, const WorldConfig& cfg) {
             for (int x = 0; x < W; ++x)
                 for (int c = 0; c < 3; ++c) fa[f][c][y][x] = (bg[c] + 1.0f) * shade - 1.0f;
         }
+    const Rgb frame_rgb = {-0.95f, -0.95f, -0.95f};
+    for (int f = 0; f < F; ++f)
+        for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x)
+                if (in_border(cfg, x, y))
+                    for (int c = 0; c < 3; ++c) fa[f][c][y][x] = frame_rgb[c];
     for (const auto& sp : s.sprites) {
         const Rgb  rgb = colour_rgb(sp.colour);
         const auto v   = velocity(sp.direction, cfg.speed);
@@ -156,6 +164,10 @@ Video render(const Scene& s, const WorldConfig& cfg) {
         }
     }
     return {frames, masks};
+}
+
+bool in_border(const WorldConfig& cfg, int x, int y) {
+    return x < cfg.border || y < cfg.border || x >= cfg.width - cfg.border || y >= cfg.height - cfg.border;
 }
 
 }  // namespace profdit::world

@@ -17,6 +17,8 @@ struct WorldConfig {
     int                      speed   = 2;                       // pixels per frame
     int                      sprites = 1;
     int                      stripe  = 4;                       // stripe height in pixels
+    int                      border  = 0;                       // width of a fixed dark frame around the canvas (pixels);
+                                                                // an absolute-position cue, sprites stay inside it
     std::vector<std::string> shapes      = {"circle", "square"};
     std::vector<std::string> colours     = {"red", "yellow", "white"};
     std::vector<std::string> backgrounds = {"blue", "green", "gray"};
@@ -54,5 +56,6 @@ Scene sample_scene(const WorldConfig& cfg, uint64_t seed);
 // The captioned scene with size and start position drawn from `seed` (held-out (caption, seed) pairs).
 Scene place_scene(Scene s, const WorldConfig& cfg, uint64_t seed);
 Video render(const Scene& s, const WorldConfig& cfg);
+bool  in_border(const WorldConfig& cfg, int x, int y);  // pixel (x, y) lies in the frame of width cfg.border
 
 }  // namespace profdit::world
