@@ -1,5 +1,7 @@
 #include "wan/dit.h"
 
+#include <tuple>
+
 
 namespace profdit::wan {
 
@@ -18,6 +20,12 @@ torch::Tensor gelu_tanh(const torch::Tensor& x) { return torch::gelu(x, "tanh");
 
 torch::nn::Linear make_linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out)); }
 
+std::pair<torch::Tensor, torch::Tensor> concatenated(const std::vector<torch::nn::Linear>& parts) {
+    std::vector<torch::Tensor> w, b;
+    for (const auto& l : parts) w.push_back(l->weight), b.push_back(l->bias);
+    return {torch::cat(w), torch::cat(b)};  // [sum out, in], [sum out]
+}
+
 }  // namespace
 
 torch::Tensor sinusoidal_embedding(int64_t freq_dim, const torch::Tensor& t) {
@@ -32,28 +40,36 @@ torch::Tensor sinusoidal_embedding(int64_t freq_dim, int64_t t, const torch::Dev
     return sinusoidal_embedding(freq_dim, torch::full({1}, t, torch::TensorOptions().dtype(torch::kInt64).device(device)));
 }
 
-torch::Tensor FusedLinear::forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts) {
-    const bool training = torch::GradMode::is_enabled() && parts[0]->weight.requires_grad();
-    if (training) {  // a cached concatenation would hold a graph that backward frees
-        std::vector<torch::Tensor> w, b;
-        for (const auto& l : parts) w.push_back(l->weight), b.push_back(l->bias);
-        return torch::linear(x.to(parts[0]->weight.scalar_type()), torch::cat(w), torch::cat(b));
-    }
-    std::vector<std::pair<const void*, int64_t>> key;
+bool FusedLinear::holds(const std::vector<torch::nn::Linear>& parts) const {
+    if (!weight_.defined()) return false;
+    int64_t row = 0;
     for (const auto& l : parts) {
-        key.emplace_back(l->weight.data_ptr(), int64_t(l->weight._version()));
-        key.emplace_back(l->bias.data_ptr(), int64_t(l->bias._version()));
+        if (!l->weight.is_alias_of(weight_) || l->weight.storage_offset() != weight_.storage_offset() + row * weight_.stride(0) ||
+            !l->bias.is_alias_of(bias_) || l->bias.storage_offset() != bias_.storage_offset() + row)
+            return false;
+        row += l->weight.size(0);
     }
-    if (key != key_) {
-        std::vector<torch::Tensor> w, b;
-        for (const auto& l : parts) {
-            w.push_back(l->weight);
-            b.push_back(l->bias);
-        }
-        weight_ = torch::cat(w);
-        bias_   = torch::cat(b);
-        key_    = std::move(key);
+    return row == weight_.size(0);
+}
+
+void FusedLinear::fuse(const std::vector<torch::nn::Linear>& parts) {
+    torch::NoGradGuard no_grad;
+    std::tie(weight_, bias_) = concatenated(parts);  // [sum out, in], [sum out]
+    int64_t row = 0;
+    for (const auto& l : parts) {
+        const auto n = l->weight.size(0);
+        l->weight.set_data(weight_.narrow(0, row, n));  // [out, in], a view: the parameter keeps its name
+        l->bias.set_data(bias_.narrow(0, row, n));      // [out]
+        row += n;
     }
+}
+
+torch::Tensor FusedLinear::forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts) {
+    if (torch::GradMode::is_enabled() && parts[0]->weight.requires_grad()) {  // training: gradients go to each part
+        auto [w, b] = concatenated(parts);
+        return torch::linear(x.to(w.scalar_type()), w, b);
+    }
+    if (!holds(parts)) fuse(parts);
     return torch::linear(x.to(weight_.scalar_type()), weight_, bias_);
 }
 
@@ -170,6 +186,15 @@ WanModelImpl::WanModelImpl(const WanConfig& c) : config_(c) {
     blocks          = register_module("blocks", torch::nn::ModuleList());
     for (int64_t i = 0; i < c.num_layers; ++i) blocks->push_back(WanAttentionBlock(c, scratch_));
     head = register_module("head", Head(c));
+    fuse_projections();
+}
+
+void WanModelImpl::fuse_projections() {
+    for (auto& b : *blocks) {
+        auto* blk = b->as<WanAttentionBlockImpl>();
+        blk->self_attn->fused.fuse({blk->self_attn->q, blk->self_attn->k, blk->self_attn->v});
+        blk->cross_attn->fused.fuse({blk->cross_attn->k, blk->cross_attn->v});
+    }
 }
 
 void WanModelImpl::set_compute_dtype(torch::ScalarType dtype) {
@@ -189,6 +214,7 @@ void WanModelImpl::set_compute_dtype(torch::ScalarType dtype) {
         cast(*blk->ffn[0]);
         cast(*blk->ffn[2]);
     }
+    fuse_projections();
 }
 
 torch::Tensor WanModelImpl::pad_context(const torch::Tensor& context) const {

@@ -44,15 +44,17 @@ class WanRMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WanRMSNorm);
 
-// The concatenation of several Linear layers' weights and biases (q|k|v, k|v) for one fused GEMM,
-// rebuilt whenever any source tensor is replaced or modified in place (storage or version changes).
+// Linear layers (q|k|v, k|v) that run as one GEMM. Their weights and biases live in one tensor each, and the
+// layers' own parameters are views into it, so checkpoint names load and save as before and every weight
+// is held once. Parameters replaced since (moved to another device or dtype) are fused again on first use.
 class FusedLinear {
   public:
+    void          fuse(const std::vector<torch::nn::Linear>& parts);
     torch::Tensor forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts);  // [.., sum out]
 
   private:
-    torch::Tensor                               weight_, bias_;
-    std::vector<std::pair<const void*, int64_t>> key_;
+    bool          holds(const std::vector<torch::nn::Linear>& parts) const;
+    torch::Tensor weight_, bias_;  // [sum out, in], [sum out]
 };
 
 class WanSelfAttentionImpl : public torch::nn::Module {
@@ -123,6 +125,9 @@ class WanModelImpl : public torch::nn::Module {
     // Matmul layers (patch, text MLP, attention projections, FFN) to `dtype`; norms, modulation, the
     // time embedding and the head stay f32, as the reference's bf16 autocast run does.
     void          set_compute_dtype(torch::ScalarType dtype);
+    // Stores each attention's q|k|v (self) and k|v (cross) weights in one tensor (FusedLinear). The
+    // constructor and set_compute_dtype do it; after a move to another device the first forward does.
+    void          fuse_projections();
     torch::ScalarType compute_dtype() const { return compute_dtype_; }
     const WanConfig&  config() const { return config_; }
     int64_t           num_blocks() const { return config_.num_layers; }
