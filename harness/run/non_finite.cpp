@@ -5,10 +5,10 @@ namespace profdit::run {
 bool all_finite(const torch::Tensor& t) { return torch::isfinite(t).all().item<bool>(); }
 
 std::string first_non_finite_stage(wan::WanModelImpl& dit, const torch::Tensor& latent, int64_t t,
-                                   const torch::Tensor& context) {
+                                   const wan::Conditioning& cond) {
     torch::NoGradGuard ng;
     if (!all_finite(latent)) return "its input latent";
-    const auto        em   = dit.embed(latent, t, context);
+    const auto        em   = dit.embed(latent, t, cond);
     const std::string note = all_finite(em.cond.context) ? "" : "; its text context is not finite";
     if (!all_finite(em.cond.e0)) return "the time embedding";
     if (!all_finite(em.x)) return "the patch embedding";

@@ -25,11 +25,11 @@ struct IoState {
 // measures the numeric indicators on first use and counts their FLOPs.
 class LazyCall : public policies::Indicators {
   public:
-    LazyCall(wan::WanModel& m, const torch::Tensor& latent, int64_t t, const torch::Tensor& ctx,
+    LazyCall(wan::WanModel& m, const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond,
              const IoState* io, double& flops)
-        : model_(m), latent_(latent), t_(t), ctx_(ctx), io_(io), flops_(flops) {}
+        : model_(m), latent_(latent), t_(t), cond_(cond), io_(io), flops_(flops) {}
     wan::Embedded& embedded() {
-        if (!em_) em_ = model_->embed(latent_, t_, ctx_);
+        if (!em_) em_ = model_->embed(latent_, t_, cond_);
         return *em_;
     }
     torch::Tensor e() override { return embedded().cond.e; }
@@ -63,7 +63,7 @@ class LazyCall : public policies::Indicators {
     wan::WanModel&               model_;
     const torch::Tensor&         latent_;
     int64_t                      t_;
-    const torch::Tensor&         ctx_;
+    const wan::Conditioning&     cond_;
     const IoState*               io_;
     double&                      flops_;
     std::optional<wan::Embedded> em_;
@@ -134,7 +134,7 @@ torch::Tensor CachedDenoiser::forecast_blocks(const policies::Segment& seg, Bran
 }
 
 torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
-                                      const torch::Tensor& context) {
+                                      const wan::Conditioning& cond) {
     const auto& cfg = model_->config();
     if (!flops_) {
         const int64_t tokens = (latent.size(1) / cfg.patch_size[0]) * (latent.size(2) / cfg.patch_size[1]) *
@@ -147,7 +147,7 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
     IoState io{&cache.prev_input, &cache.output, cache.has_changes ? cache.output_change : kNaN,
                cache.has_changes ? cache.input_change : kNaN};
     double  indicator_flops = 0;
-    LazyCall            call(model_, latent, t, context, tracks_io_ ? &io : nullptr, indicator_flops);
+    LazyCall            call(model_, latent, t, cond, tracks_io_ ? &io : nullptr, indicator_flops);
     const double        sigma = size_t(step) < sigmas_.size() ? double(sigmas_[size_t(step)]) : kNaN;
     policies::CallInfo  info{step, steps_, int(branch), t, &call, sigma};
     auto                plan  = policy_.plan(info);

@@ -33,7 +33,7 @@ class CachedDenoiser : public Denoiser {
   public:
     CachedDenoiser(wan::WanModel model, policies::CachePolicy& policy, int steps);
     torch::Tensor     predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
-                              const torch::Tensor& context) override;
+                              const wan::Conditioning& cond) override;
     void              begin(const Schedule& schedule) override;
     const CacheStats& stats() const { return stats_; }
     const torch::Tensor& cached(Branch b, size_t segment) const { return cache_[b].residual.at(segment); }
