@@ -1,5 +1,5 @@
 // The DiT's conditioning (text MLP over the padded context, every block's cross-attention K/V, the RoPE tables of
-// the token grid), built once per (prompt, CFG branch, grid) and reused by every call.
+// the token grid), built once per (prompt, CFG branch, grid) and reused by every call; and the one block loop.
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -74,4 +74,38 @@ TEST(DiTConditioning, AnotherGridIsRefused) {
         EXPECT_NE(std::string(e.what()).find("3x4x4"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("5x3x5"), std::string::npos) << e.what();
     }
+}
+
+// run_blocks is the model's one block loop: blocks first..last in order, each seeing the previous output; the
+// visitor may stop after any block; intermediates only when asked for.
+TEST(DiTBlockLoop, RunsTheRangeInOrderAndStopsWhenTold) {
+    auto               model = test::tiny_model();
+    torch::NoGradGuard no_grad;
+    const auto         x = golden().load("case1.x"), ctx = golden().load("case1.context");
+    const auto         em = model->embed(x, 356, ctx);
+
+    std::vector<int64_t> seen;
+    torch::Tensor        prev = em.x;
+    auto all = model->run_blocks(em.x, em.cond, 0, 1, [&](int64_t b, const torch::Tensor& in, const torch::Tensor& out, const wan::BlockProbe* p) {
+        seen.push_back(b);
+        EXPECT_TRUE(torch::equal(in, prev)) << b;
+        EXPECT_EQ(p, nullptr);
+        prev = out;
+        return true;
+    });
+    EXPECT_EQ(seen, (std::vector<int64_t>{0, 1}));
+    EXPECT_TRUE(torch::equal(all, prev));
+    EXPECT_TRUE(torch::equal(all, model->block(1, model->block(0, em.x, em.cond), em.cond)));
+    EXPECT_TRUE(torch::equal(model->unpatchify(model->head_tokens(all, em.cond), em.cond.grid), model->forward(x, 356, ctx)));
+
+    seen.clear();
+    auto first = model->run_blocks(em.x, em.cond, 0, 1, [&](int64_t b, const torch::Tensor&, const torch::Tensor&, const wan::BlockProbe* p) {
+        seen.push_back(b);
+        EXPECT_NE(p, nullptr);
+        if (p) EXPECT_TRUE(p->self_attn_out.defined());
+        return false;
+    }, true);
+    EXPECT_EQ(seen, (std::vector<int64_t>{0}));
+    EXPECT_TRUE(torch::equal(first, model->block(0, em.x, em.cond)));
+    EXPECT_TRUE(torch::equal(model->run_blocks(first, em.cond, 1, 1), all));
 }

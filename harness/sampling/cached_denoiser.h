@@ -59,6 +59,7 @@ class CachedDenoiser : public Denoiser {
     int64_t       cache_bytes() const;
     torch::Tensor forecast_blocks(const policies::Segment& seg, BranchCache& cache, int step, torch::Tensor x,
                                   const wan::DiTCond& cond);
+    void          record_taylor(BranchCache& cache, int block, int step, const wan::BlockProbe& p, bool derivatives);
     void          count_indicator(double flops);
 
     wan::WanModel                  model_;

@@ -288,6 +288,17 @@ torch::Tensor WanModelImpl::block(int64_t i, const torch::Tensor& x, const DiTCo
     return blocks[i]->as<WanAttentionBlockImpl>()->forward(x, c, c.cross_kv.at(size_t(i)), probe);
 }
 
+torch::Tensor WanModelImpl::run_blocks(torch::Tensor x, const DiTCond& c, int64_t first, int64_t last, const BlockVisit& visit,
+                                       bool probe) {
+    for (int64_t i = first; i <= last; ++i) {
+        BlockProbe p;
+        auto       y = block(i, x, c, probe ? &p : nullptr);  // [B, L, dim]
+        if (visit && !visit(i, x, y, probe ? &p : nullptr)) return y;
+        x = y;
+    }
+    return x;
+}
+
 torch::Tensor WanModelImpl::modulated_input(int64_t i, const torch::Tensor& x, const DiTCond& c) {
     return blocks[i]->as<WanAttentionBlockImpl>()->modulated_input(x, c);
 }
@@ -309,15 +320,13 @@ torch::Tensor WanModelImpl::unpatchify(const torch::Tensor& tokens, const std::a
 
 torch::Tensor WanModelImpl::forward_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts) {
     auto em = embed_batch(latents, t, condition_batch(contexts, token_grid(latents.sizes().slice(1))));
-    auto x  = em.x;                                                   // [B, L, dim]
-    for (int64_t i = 0; i < num_blocks(); ++i) x = block(i, x, em.cond);
+    auto x  = run_blocks(em.x, em.cond, 0, num_blocks() - 1);          // [B, L, dim]
     return unpatchify_batch(head_tokens(x, em.cond), em.cond.grid);   // [B, C_out, F, H, W]
 }
 
 torch::Tensor WanModelImpl::forward(const torch::Tensor& latent, int64_t t, const Conditioning& c) {
     auto em = embed(latent, t, c);
-    auto x  = em.x;                                         // [1, L, dim]
-    for (int64_t i = 0; i < num_blocks(); ++i) x = block(i, x, em.cond);
+    auto x  = run_blocks(em.x, em.cond, 0, num_blocks() - 1);  // [1, L, dim]
     return unpatchify(head_tokens(x, em.cond), em.cond.grid);  // [C_out, F, H, W]
 }
 

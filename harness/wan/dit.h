@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,12 @@ class WanModelImpl : public torch::nn::Module {
     Embedded      embed_batch(const torch::Tensor& latents, const torch::Tensor& t, const Conditioning& c);
     torch::Tensor pad_context(const torch::Tensor& context) const;  // [Lc, text_dim] -> [text_len, text_dim], zeros after Lc
     torch::Tensor block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);
+    // Blocks first..last on x, the one loop over blocks (forward, the cache executor, the NaN locator). After
+    // each block `visit` (when given) sees its index, input, output and, with `probe`, its intermediates;
+    // returning false stops there. Returns the hidden state after the last block run.
+    using BlockVisit = std::function<bool(int64_t block, const torch::Tensor& in, const torch::Tensor& out, const BlockProbe* probe)>;
+    torch::Tensor run_blocks(torch::Tensor x, const DiTCond& c, int64_t first, int64_t last, const BlockVisit& visit = nullptr,
+                             bool probe = false);
     torch::Tensor modulated_input(int64_t i, const torch::Tensor& x, const DiTCond& c);  // block i's normed, modulated input
     torch::Tensor head_tokens(const torch::Tensor& x, const DiTCond& c);                // -> [B, L, prod(patch)*out_dim]
     torch::Tensor unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [C_out, F, H, W]
