@@ -41,10 +41,11 @@ struct RunOut {
 
 RunOut run_tiny(policies::CachePolicy& p, int steps) {
     io::SafetensorsReader    g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
-    sampling::CachedDenoiser d(test::tiny_model(), p, steps);
+    auto                     model = test::tiny_model();
+    sampling::CachedDenoiser d(model, p, steps);
     sampling::SampleOptions  opt;
     opt.steps = steps;
-    auto res  = sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    auto res  = test::sample_cfg(d, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     return {res, d.stats()};
 }
 
@@ -68,7 +69,8 @@ RunOut run_embedded(const std::string& yaml, int steps) {
     const auto cond  = pipe.text->encode("a red circle moving left over blue stripes");  // [L, text_dim]
     const auto neg   = pipe.text->encode(pipe.negative_prompt);                           // [L, text_dim]
     const auto noise = sampling::seeded_noise(pipe.latent_shape, 0);                        // [C, F, H, W]
-    auto res = sampling::sample_cfg(d, noise, cond, neg, opt);
+    auto dit = pipe.dit;  // a non-const handle on the shared model
+    auto res = test::sample_cfg(d, *dit, noise, cond, neg, opt);
     return {res, d.stats()};
 }
 #endif
@@ -446,7 +448,7 @@ TEST(CacheRules, EveryRuleOnCuda_CUDA) {
         sampling::CachedDenoiser d(m, p, 6);
         sampling::SampleOptions  opt;
         opt.steps = 6;
-        auto res  = sampling::sample_cfg(d, g.load("noise").to(dev), g.load("context_cond").to(dev), g.load("context_uncond").to(dev), opt);
+        auto res  = test::sample_cfg(d, *m, g.load("noise").to(dev), g.load("context_cond"), g.load("context_uncond"), opt);
         return RunOut{res, d.stats()};
     };
     auto none = policy("none");

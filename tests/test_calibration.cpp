@@ -31,15 +31,16 @@ double poly(const std::vector<double>& c, double x) {
 class CallLog : public sampling::Denoiser {
   public:
     explicit CallLog(sampling::Denoiser& inner) : inner_(inner) {}
-    torch::Tensor predict(int step, sampling::Branch b, const torch::Tensor& latent, int64_t t, const torch::Tensor& ctx) override {
-        auto out = inner_.predict(step, b, latent, t, ctx);  // [C, F, H, W]
-        if (b == sampling::kCond) calls.push_back({latent.clone(), t, ctx, out.clone()});
+    torch::Tensor predict(int step, sampling::Branch b, const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond) override {
+        auto out = inner_.predict(step, b, latent, t, cond);  // [C, F, H, W]
+        if (b == sampling::kCond) calls.push_back({latent.clone(), t, cond, out.clone()});
         return out;
     }
     struct Call {
-        torch::Tensor latent;
-        int64_t       t;
-        torch::Tensor ctx, out;
+        torch::Tensor     latent;
+        int64_t           t;
+        wan::Conditioning cond;
+        torch::Tensor     out;
     };
     std::vector<Call> calls;
 
@@ -104,13 +105,13 @@ TEST(Calibration, RecorderMatchesDirectRecomputation) {
     opt.steps = 4;
 
     sampling::CachedDenoiser plain(model, none, opt.steps);
-    const auto ref = sampling::sample_cfg(plain, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    const auto ref = test::sample_cfg(plain, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
 
     profile::TeaCacheRecorder rec;
     sampling::CachedDenoiser  d(model, none, opt.steps);
     d.observe_calls(&rec);
     CallLog    log(d);
-    const auto res = sampling::sample_cfg(log, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    const auto res = test::sample_cfg(log, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     EXPECT_TRUE(torch::equal(res.final_latent, ref.final_latent));  // observing changes nothing
 
     ASSERT_EQ(rec.calls().size(), 4u);
@@ -118,7 +119,7 @@ TEST(Calibration, RecorderMatchesDirectRecomputation) {
     torch::NoGradGuard ng;
     std::vector<std::array<torch::Tensor, 4>> direct;
     for (const auto& c : log.calls) {
-        auto em = model->embed(c.latent, c.t, c.ctx);
+        auto em = model->embed(c.latent, c.t, c.cond);
         direct.push_back({em.cond.e, em.cond.e0, model->modulated_input(0, em.x, em.cond), c.out});
     }
     for (int s = 0; s < 4; ++s) {
@@ -142,7 +143,7 @@ TEST(Calibration, RecorderMatchesDirectRecomputation) {
     sampling::CachedDenoiser  d2(model, none, opt.steps);
     d2.observe_calls(&both);
     for (int run = 0; run < 2; ++run)
-        sampling::sample_cfg(d2, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+        test::sample_cfg(d2, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     ASSERT_EQ(both.calls().size(), 16u);
     EXPECT_EQ(both.calls()[1].branch, 1);
     EXPECT_TRUE(std::isnan(both.calls()[8].y));  // a new run starts at step 0: no previous call

@@ -15,8 +15,8 @@ class RecordingDenoiser : public sampling::Denoiser {
   public:
     explicit RecordingDenoiser(wan::WanModel m) : plain_(std::move(m)) {}
     torch::Tensor predict(int step, sampling::Branch b, const torch::Tensor& latent, int64_t t,
-                          const torch::Tensor& ctx) override {
-        auto out = plain_.predict(step, b, latent, t, ctx);
+                          const wan::Conditioning& cond) override {
+        auto out = plain_.predict(step, b, latent, t, cond);
         calls.push_back({step, b, t, out});
         return out;
     }
@@ -36,13 +36,14 @@ class RecordingDenoiser : public sampling::Denoiser {
 
 TEST(Pipeline, CfgLoopMatchesReference) {
     io::SafetensorsReader g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
-    RecordingDenoiser     d(test::tiny_model());
+    auto                  model = test::tiny_model();
+    RecordingDenoiser     d(model);
     sampling::SampleOptions opt;
     opt.solver = "unipc";
     opt.steps  = 5;
     opt.shift  = 5.0;
     opt.guide  = 5.0;
-    auto res = sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    auto res = test::sample_cfg(d, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
 
     const auto ts = g.load("timesteps");
     ASSERT_EQ(d.calls.size(), 10u);
@@ -64,11 +65,12 @@ TEST(Pipeline, CfgLoopMatchesReference) {
 
 TEST(Pipeline, SameSeedSameBits) {
     io::SafetensorsReader g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
-    sampling::PlainDenoiser d(test::tiny_model());
+    auto                    model = test::tiny_model();
+    sampling::PlainDenoiser d(model);
     sampling::SampleOptions opt;
     opt.steps = 4;
-    auto a = sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
-    auto b = sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    auto a = test::sample_cfg(d, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    auto b = test::sample_cfg(d, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     EXPECT_TRUE(torch::equal(a.final_latent, b.final_latent));
     EXPECT_TRUE(torch::equal(a.step_latent, b.step_latent));
 }

@@ -36,7 +36,7 @@ RunOut run(wan::WanModel model, policies::CachePolicy& p, int steps) {
     sampling::CachedDenoiser d(model, p, steps);
     sampling::SampleOptions opt;
     opt.steps = steps;
-    auto res  = sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    auto res  = test::sample_cfg(d, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     return {res, d.stats()};
 }
 
@@ -57,7 +57,7 @@ TEST(Policies, NoneEqualsPlainLoop) {
     sampling::PlainDenoiser plain(model);
     sampling::SampleOptions opt;
     opt.steps = 6;
-    auto b = sampling::sample_cfg(plain, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    auto b = test::sample_cfg(plain, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     EXPECT_TRUE(torch::equal(a.res.step_latent, b.step_latent));
     EXPECT_EQ(a.stats.computed_fraction(), 1.0);
     EXPECT_DOUBLE_EQ(a.stats.ideal_speedup(), 1.0);
@@ -170,7 +170,7 @@ TEST(ProfilingDiT, OfficialPresetComputesExactly0496On40Blocks50Steps) {
     sampling::CachedDenoiser d(model, *p, 50);
     sampling::SampleOptions  opt;
     opt.steps = 50;
-    sampling::sample_cfg(d, noise, ctx, ctx, opt);
+    test::sample_cfg(d, *model, noise, ctx, ctx, opt);
     EXPECT_DOUBLE_EQ(d.stats().computed_fraction(), 0.496);
     EXPECT_NEAR(1.0 / d.stats().computed_fraction(), 2.016, 1e-3);
     // block FLOPs dominate; embed and head keep the FLOPs speedup a little under the block one
@@ -231,7 +231,7 @@ TEST(Policies, BranchesNeverShareCachedTensors) {
     sampling::CachedDenoiser d(model, *p, 5);
     sampling::SampleOptions  opt;
     opt.steps = 5;
-    sampling::sample_cfg(d, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
+    test::sample_cfg(d, *model, g.load("noise"), g.load("context_cond"), g.load("context_uncond"), opt);
     const auto& c = d.cached(sampling::kCond, 1);
     const auto& u = d.cached(sampling::kUncond, 1);
     ASSERT_TRUE(c.defined() && u.defined());

@@ -53,7 +53,7 @@ TEST(BlockObserver, SeesEveryComputedBlockAndChangesNothing) {
         auto p = policies::make_policy(YAML::Load(policy), facts, "test");
         sampling::CachedDenoiser d(model, *p, opt.steps);
         d.observe(prof);
-        auto latent = sampling::sample_cfg(d, noise, cc, cu, opt).final_latent;
+        auto latent = test::sample_cfg(d, *model, noise, cc, cu, opt).final_latent;
         mask        = d.stats().compute_mask;
         return latent;
     };

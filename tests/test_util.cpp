@@ -37,6 +37,14 @@ wan::WanModel tiny_model() {
                          wan::WanConfig::from_json_file(data_path("wan21_tiny/config.json")), torch::kCPU);
 }
 
+sampling::SampleResult sample_cfg(sampling::Denoiser& d, wan::WanModelImpl& model, const torch::Tensor& noise,
+                                  const torch::Tensor& context_cond, const torch::Tensor& context_uncond,
+                                  const sampling::SampleOptions& opt) {
+    const auto dev = model.device();
+    return sampling::sample_cfg(d, noise, model.condition(context_cond.to(dev), noise.sizes()),
+                                model.condition(context_uncond.to(dev), noise.sizes()), opt);
+}
+
 static std::string slurp(const std::string& path) {
     std::ifstream     f(path);
     std::stringstream ss;

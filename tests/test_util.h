@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "sampling/cfg_loop.h"
 #include "wan/dit.h"
 
 namespace profdit::test {
@@ -16,6 +17,11 @@ double      max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
 // The parity case's tiny Wan2.1 DiT (tests/data/wan21_tiny: official-code random weights), on the CPU.
 wan::WanModel tiny_model();
+
+// sampling::sample_cfg from raw text contexts [Lc, text_dim]: both branches are conditioned with `model` first.
+sampling::SampleResult sample_cfg(sampling::Denoiser& d, wan::WanModelImpl& model, const torch::Tensor& noise,
+                                  const torch::Tensor& context_cond, const torch::Tensor& context_uncond,
+                                  const sampling::SampleOptions& opt);
 
 struct CommandResult {
     int         code = -1;

@@ -117,7 +117,7 @@ torch::Tensor sample_video(run::Pipeline& p, const std::string& prompt, int step
     sampling::SampleOptions  o;
     o.steps      = steps;
     o.keep_steps = false;
-    auto res = sampling::sample_cfg(d, sampling::seeded_noise(p.latent_shape, 7), p.text->encode(prompt), p.text->encode(p.negative_prompt), o);
+    auto res = test::sample_cfg(d, *p.dit, sampling::seeded_noise(p.latent_shape, 7), p.text->encode(prompt), p.text->encode(p.negative_prompt), o);
     return p.decoder->decode(res.final_latent);
 }
 
@@ -280,7 +280,7 @@ TEST(WanPipelineRandom, SameSeedSameWeightsAndVideo) {
     o.steps = 2;
     auto run = [&](run::Pipeline& p) {
         sampling::PlainDenoiser d(p.dit);
-        auto res = sampling::sample_cfg(d, sampling::seeded_noise(p.latent_shape, 0), p.text->encode("a red ball"),
+        auto res = test::sample_cfg(d, *p.dit, sampling::seeded_noise(p.latent_shape, 0), p.text->encode("a red ball"),
                                         p.text->encode(p.negative_prompt), o);
         return p.decoder->decode(res.final_latent);  // [5, 3, 32, 32]
     };

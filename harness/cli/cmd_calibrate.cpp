@@ -80,12 +80,13 @@ sampling::Schedule uncached_runs(const run::Experiment& x, const run::Pipeline& 
     auto opt       = x.sampling;
     opt.keep_steps = false;
     const int  runs     = int(x.prompts.size() * x.seeds.size());
-    const auto negative = pipe.text->encode(pipe.negative_prompt).to(pipe.device());  // [L, text_dim]
+    auto       dit      = pipe.dit;  // a handle on the same model: conditioning runs its text MLP
+    const auto negative = dit->condition(pipe.text->encode(pipe.negative_prompt), pipe.latent_shape);
     sampling::Schedule schedule;
     int          run_no = 0;
     ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
     for (size_t p = 0; p < x.prompts.size(); ++p) {
-        const auto cond = pipe.text->encode(x.prompts[p]).to(pipe.device());  // [L, text_dim]
+        const auto cond = dit->condition(pipe.text->encode(x.prompts[p]), pipe.latent_shape);
         for (uint64_t seed : x.seeds) {
             ++run_no;
             const auto noise = sampling::seeded_noise(pipe.latent_shape, seed).to(pipe.device());  // [C, F, H, W]

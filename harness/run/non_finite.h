@@ -22,6 +22,6 @@ bool all_finite(const torch::Tensor& t);
 // "its input latent", "block k" (with "; its text context is not finite" when the prompt's embedding is
 // the source), "the head", or "no stage of an uncached forward" (then the cache produced it).
 std::string first_non_finite_stage(wan::WanModelImpl& dit, const torch::Tensor& latent, int64_t t,
-                                   const torch::Tensor& context);
+                                   const wan::Conditioning& cond);
 
 }  // namespace profdit::run

@@ -17,8 +17,8 @@ class PredictionAverage : public sampling::Denoiser {
   public:
     PredictionAverage(sampling::Denoiser& inner, int steps) : inner_(inner), from_(steps / 2) {}
     torch::Tensor predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
-                          const torch::Tensor& context) override {
-        auto out = inner_.predict(step, branch, latent, t, context);  // [C, F, H, W]
+                          const wan::Conditioning& cond) override {
+        auto out = inner_.predict(step, branch, latent, t, cond);  // [C, F, H, W]
         if (branch == sampling::kCond && step >= from_) {
             auto f = out.to(torch::kCPU, torch::kFloat32);
             sum_   = sum_.defined() ? sum_ + f : f.clone();
@@ -50,7 +50,7 @@ void check_mask_source(const Pipeline& pipe, const Experiment& x) {
 }
 
 ReferenceProfile profile_reference(const Pipeline& pipe, const Experiment& x, const Pair& pair, const torch::Tensor& noise,
-                                   const torch::Tensor& cond, const torch::Tensor& uncond, const torch::Tensor& ref_frames) {
+                                   const wan::Conditioning& cond, const wan::Conditioning& uncond, const torch::Tensor& ref_frames) {
     const auto& cfg   = pipe.dit->config();
     const int   steps = x.sampling.steps, blocks = int(cfg.num_layers);
     policies::NonePolicy     none({blocks, cfg.variant()});

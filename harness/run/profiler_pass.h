@@ -28,7 +28,7 @@ struct ReferenceProfile {
 // reference video; file: mask_file with {prompt} and {seed} replaced; auto: profile::auto_mask of the cond
 // prediction averaged over the second half of the steps), and R_attn per step and block.
 ReferenceProfile profile_reference(const Pipeline& pipe, const Experiment& x, const Pair& pair, const torch::Tensor& noise,
-                                   const torch::Tensor& cond, const torch::Tensor& uncond, const torch::Tensor& ref_frames);
+                                   const wan::Conditioning& cond, const wan::Conditioning& uncond, const torch::Tensor& ref_frames);
 
 // The profile's datasets under `profile/` in a reference's record.
 void add_profile(store::Record& r, const ReferenceProfile& p, const ProfileSpec& spec);

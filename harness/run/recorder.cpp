@@ -26,16 +26,16 @@ RecordingDenoiser::RecordingDenoiser(sampling::Denoiser& inner, int steps, bool 
       cosine_(size_t(steps) * 2) {}
 
 torch::Tensor RecordingDenoiser::predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
-                                         const torch::Tensor& context) {
+                                         const wan::Conditioning& cond) {
     const auto t0  = std::chrono::steady_clock::now();
-    auto       out = inner_.predict(step, branch, latent, t, context);  // [C, F, H, W]
+    auto       out = inner_.predict(step, branch, latent, t, cond);  // [C, F, H, W]
     synchronize(out.device());
     const size_t at = size_t(step) * 2 + size_t(branch);
     call_ms_.at(at) = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!all_finite(out))
         throw NonFiniteError("NaN/Inf in the model output at step " + std::to_string(step) + " of " + std::to_string(call_ms_.size() / 2) + ", " +
                              (branch == sampling::kCond ? "cond" : "uncond") + " branch" +
-                             (locate_ ? "; an uncached replay finds it first in " + locate_(latent, t, context) : ""));
+                             (locate_ ? "; an uncached replay finds it first in " + locate_(latent, t, cond) : ""));
     if (similarity_) {
         if (last_[branch].defined()) {
             const auto cur = out.to(torch::kFloat64).reshape({-1}), prev = last_[branch].to(torch::kFloat64).reshape({-1});  // [N]

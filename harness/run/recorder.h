@@ -12,13 +12,13 @@ namespace profdit::run {
 // branch's prediction from the previous step: relative L1 ||v_s - v_{s-1}||_1 / ||v_{s-1}||_1 and cosine
 // similarity. The similarities stay on the device until read (no extra sync inside the timed loop).
 // An output with NaN or Inf throws run::NonFiniteError naming the step, the branch and, through `locate`
-// (latent, t, context -> the first non-finite stage), where in the model it started.
+// (latent, t, conditioning -> the first non-finite stage), where in the model it started.
 class RecordingDenoiser : public sampling::Denoiser {
   public:
-    using Locate = std::function<std::string(const torch::Tensor& latent, int64_t t, const torch::Tensor& context)>;
+    using Locate = std::function<std::string(const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond)>;
     RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity, Locate locate = {});
     torch::Tensor predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
-                          const torch::Tensor& context) override;
+                          const wan::Conditioning& cond) override;
     void          begin(const sampling::Schedule& schedule) override { inner_.begin(schedule); }
 
     const std::vector<double>& call_ms() const { return call_ms_; }  // [steps * 2], step-major

@@ -25,11 +25,11 @@ struct IoState {
 // measures the numeric indicators on first use and counts their FLOPs.
 class LazyCall : public policies::Indicators {
   public:
-    LazyCall(wan::WanModel& m, const torch::Tensor& latent, int64_t t, const torch::Tensor& ctx,
+    LazyCall(wan::WanModel& m, const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond,
              const IoState* io, double& flops)
-        : model_(m), latent_(latent), t_(t), ctx_(ctx), io_(io), flops_(flops) {}
+        : model_(m), latent_(latent), t_(t), cond_(cond), io_(io), flops_(flops) {}
     wan::Embedded& embedded() {
-        if (!em_) em_ = model_->embed(latent_, t_, ctx_);
+        if (!em_) em_ = model_->embed(latent_, t_, cond_);
         return *em_;
     }
     torch::Tensor e() override { return embedded().cond.e; }
@@ -63,7 +63,7 @@ class LazyCall : public policies::Indicators {
     wan::WanModel&               model_;
     const torch::Tensor&         latent_;
     int64_t                      t_;
-    const torch::Tensor&         ctx_;
+    const wan::Conditioning&     cond_;
     const IoState*               io_;
     double&                      flops_;
     std::optional<wan::Embedded> em_;
@@ -133,8 +133,19 @@ torch::Tensor CachedDenoiser::forecast_blocks(const policies::Segment& seg, Bran
     return x;
 }
 
+void CachedDenoiser::record_taylor(BranchCache& cache, int block, int step, const wan::BlockProbe& p, bool derivatives) {
+    auto&        f = cache.taylor[size_t(block)];
+    const int    d = cache.taylor_step >= 0 ? step - cache.taylor_step : 0;
+    const double n = double(p.self_attn_out.numel());
+    f.self_attn.update(p.self_attn_out, d, forecast_order_, derivatives);
+    f.cross_attn.update(p.cross_attn_out, d, forecast_order_, derivatives);
+    f.ffn.update(p.ffn_out, d, forecast_order_, derivatives);
+    count_indicator(metrics::taylor_update_flops(n, f.self_attn.terms()) + metrics::taylor_update_flops(n, f.cross_attn.terms()) +
+                    metrics::taylor_update_flops(n, f.ffn.terms()));
+}
+
 torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
-                                      const torch::Tensor& context) {
+                                      const wan::Conditioning& cond) {
     const auto& cfg = model_->config();
     if (!flops_) {
         const int64_t tokens = (latent.size(1) / cfg.patch_size[0]) * (latent.size(2) / cfg.patch_size[1]) *
@@ -147,7 +158,7 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
     IoState io{&cache.prev_input, &cache.output, cache.has_changes ? cache.output_change : kNaN,
                cache.has_changes ? cache.input_change : kNaN};
     double  indicator_flops = 0;
-    LazyCall            call(model_, latent, t, context, tracks_io_ ? &io : nullptr, indicator_flops);
+    LazyCall            call(model_, latent, t, cond, tracks_io_ ? &io : nullptr, indicator_flops);
     const double        sigma = size_t(step) < sigmas_.size() ? double(sigmas_[size_t(step)]) : kNaN;
     policies::CallInfo  info{step, steps_, int(branch), t, &call, sigma};
     auto                plan  = policy_.plan(info);
@@ -203,28 +214,14 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
         }
         auto       x_in  = x;
         const bool probe = observer_ && observer_->wants(step, branch);
-        const bool taylor = record;
-        for (int b = seg.first; b <= seg.last; ++b) {
-            if (!probe && !taylor) {
-                x = model_->block(b, x, em.cond);
-                continue;
-            }
-            wan::BlockProbe p;
-            auto            y = model_->block(b, x, em.cond, &p);  // [1, L, dim]
-            if (probe) observer_->on_block(step, branch, b, p, x, y);
-            if (taylor) {
-                auto&      f = cache.taylor[size_t(b)];
-                const int  d = cache.taylor_step >= 0 ? step - cache.taylor_step : 0;
-                const bool der = plan.taylor_derivatives;
-                const double n = double(p.self_attn_out.numel());
-                f.self_attn.update(p.self_attn_out, d, forecast_order_, der);
-                f.cross_attn.update(p.cross_attn_out, d, forecast_order_, der);
-                f.ffn.update(p.ffn_out, d, forecast_order_, der);
-                count_indicator(metrics::taylor_update_flops(n, f.self_attn.terms()) + metrics::taylor_update_flops(n, f.cross_attn.terms()) +
-                                metrics::taylor_update_flops(n, f.ffn.terms()));
-            }
-            x = y;
-        }
+        wan::WanModelImpl::BlockVisit visit;
+        if (probe || record)
+            visit = [&](int64_t b, const torch::Tensor& in, const torch::Tensor& out, const wan::BlockProbe* p) {
+                if (probe) observer_->on_block(step, branch, int(b), *p, in, out);
+                if (record) record_taylor(cache, int(b), step, *p, plan.taylor_derivatives);
+                return true;
+            };
+        x = model_->run_blocks(x, em.cond, seg.first, seg.last, visit, probe || record);  // [1, L, dim]
         mask.narrow(0, seg.first, seg.size()).fill_(kComputed);
         stats_.flops_computed += seg.size() * flops_->block.total();
         if (seg.cacheable) cache.residual[i] = x - x_in;                   // [1, L, dim]

@@ -33,7 +33,7 @@ class CachedDenoiser : public Denoiser {
   public:
     CachedDenoiser(wan::WanModel model, policies::CachePolicy& policy, int steps);
     torch::Tensor     predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
-                              const torch::Tensor& context) override;
+                              const wan::Conditioning& cond) override;
     void              begin(const Schedule& schedule) override;
     const CacheStats& stats() const { return stats_; }
     const torch::Tensor& cached(Branch b, size_t segment) const { return cache_[b].residual.at(segment); }
@@ -59,6 +59,7 @@ class CachedDenoiser : public Denoiser {
     int64_t       cache_bytes() const;
     torch::Tensor forecast_blocks(const policies::Segment& seg, BranchCache& cache, int step, torch::Tensor x,
                                   const wan::DiTCond& cond);
+    void          record_taylor(BranchCache& cache, int block, int step, const wan::BlockProbe& p, bool derivatives);
     void          count_indicator(double flops);
 
     wan::WanModel                  model_;

@@ -8,8 +8,8 @@
 
 namespace profdit::sampling {
 
-torch::Tensor PlainDenoiser::predict(int, Branch, const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
-    return model_->forward(latent, t, context);
+torch::Tensor PlainDenoiser::predict(int, Branch, const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond) {
+    return model_->forward(latent, t, cond);
 }
 
 torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed) {
@@ -17,8 +17,8 @@ torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed) {
     return at::normal(0.0, 1.0, shape, gen);
 }
 
-SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const torch::Tensor& context_cond,
-                        const torch::Tensor& context_uncond, const SampleOptions& opt, const StepCallback& on_step) {
+SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& prompt_cond,
+                        const wan::Conditioning& unprompt_cond, const SampleOptions& opt, const StepCallback& on_step) {
     torch::NoGradGuard no_grad;
     auto scheduler = make_scheduler(opt.solver, opt.steps, opt.shift);
     SampleResult res;
@@ -29,8 +29,8 @@ SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const to
     for (int i = 0; i < scheduler->steps(); ++i) {
         const auto    t0     = std::chrono::steady_clock::now();
         const int64_t t      = scheduler->timestep();
-        auto          cond   = denoiser.predict(i, kCond, latent, t, context_cond).to(torch::kFloat32);     // [C, F, H, W]
-        auto          uncond = denoiser.predict(i, kUncond, latent, t, context_uncond).to(torch::kFloat32); // [C, F, H, W]
+        auto          cond   = denoiser.predict(i, kCond, latent, t, prompt_cond).to(torch::kFloat32);     // [C, F, H, W]
+        auto          uncond = denoiser.predict(i, kUncond, latent, t, unprompt_cond).to(torch::kFloat32); // [C, F, H, W]
         auto          guided = uncond + opt.guide * (cond - uncond);                                        // [C, F, H, W]
         latent               = scheduler->step(guided, latent);
         if (opt.keep_steps) steps.push_back(latent.to(torch::kCPU));

@@ -13,12 +13,12 @@ namespace profdit::sampling {
 enum Branch : int { kCond = 0, kUncond = 1, kNumBranches = 2 };
 
 // One model call of the CFG loop. The plain implementation runs the whole DiT; cache policies provide
-// their own (they see the step, the branch and the branch's context, and keep per-branch state).
+// their own (they see the step, the branch and the branch's conditioning, and keep per-branch state).
 class Denoiser {
   public:
     virtual ~Denoiser() = default;
     virtual torch::Tensor predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
-                                  const torch::Tensor& context) = 0;  // -> [C, F, H, W] velocity
+                                  const wan::Conditioning& cond) = 0;  // -> [C, F, H, W] velocity
     virtual void          begin(const Schedule&) {}  // the run's schedule, before its first call
 };
 
@@ -26,7 +26,7 @@ class PlainDenoiser : public Denoiser {
   public:
     explicit PlainDenoiser(wan::WanModel model) : model_(std::move(model)) {}
     torch::Tensor predict(int step, Branch branch, const torch::Tensor& latent, int64_t t,
-                          const torch::Tensor& context) override;
+                          const wan::Conditioning& cond) override;
 
   private:
     wan::WanModel model_;
@@ -53,8 +53,9 @@ using StepCallback = std::function<void(int step, int steps)>;
 torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed);
 
 // WanT2V.generate's loop: per step cond and uncond calls, guided = uncond + g (cond - uncond), solver step.
-SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const torch::Tensor& context_cond,
-                        const torch::Tensor& context_uncond, const SampleOptions& opt,
-                        const StepCallback& on_step = nullptr);
+// The branches' conditionings come from WanModel::condition (text contexts and the noise's shape), built
+// once per prompt outside this loop.
+SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& cond,
+                        const wan::Conditioning& uncond, const SampleOptions& opt, const StepCallback& on_step = nullptr);
 
 }  // namespace profdit::sampling

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -11,13 +13,25 @@
 
 namespace profdit::wan {
 
-// What a block needs besides the hidden state; built once per model call by WanModel::embed.
-struct DiTCond {
-    torch::Tensor          e;        // [B, dim] f32, time_embedding output
-    torch::Tensor          e0;       // [B, 6, dim] f32, time_projection output
-    torch::Tensor          context;  // [B, text_len, dim], text_embedding output (compute dtype)
-    Rope                   rope;     // angles for the token grid
-    std::array<int64_t, 3> grid{};   // (F', H', W') after patching
+// The keys and values one block's cross-attention takes from the text context.
+struct CrossKV {
+    torch::Tensor k;  // [B, Lc, H, hd] after norm_k, compute dtype
+    torch::Tensor v;  // [B, Lc, H, hd]
+};
+
+// What the blocks take from the prompt and the token grid, fixed for one (prompt, CFG branch, grid): built
+// once by WanModel::condition, outside the step loop, and shared by every call with that prompt.
+struct Conditioning {
+    torch::Tensor          context;   // [B, text_len, dim], text_embedding output (compute dtype)
+    std::vector<CrossKV>   cross_kv;  // per block
+    Rope                   rope;      // angles for the token grid
+    std::array<int64_t, 3> grid{};    // (F', H', W') after patching
+};
+
+// What a block needs besides the hidden state: the prompt's conditioning and this call's time embedding.
+struct DiTCond : Conditioning {
+    torch::Tensor e;   // [B, dim] f32, time_embedding output
+    torch::Tensor e0;  // [B, 6, dim] f32, time_projection output
 };
 
 struct Embedded {
@@ -44,15 +58,17 @@ class WanRMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WanRMSNorm);
 
-// The concatenation of several Linear layers' weights and biases (q|k|v, k|v) for one fused GEMM,
-// rebuilt whenever any source tensor is replaced or modified in place (storage or version changes).
+// Linear layers (q|k|v, k|v) that run as one GEMM. Their weights and biases live in one tensor each, and the
+// layers' own parameters are views into it, so checkpoint names load and save as before and every weight
+// is held once. Parameters replaced since (moved to another device or dtype) are fused again on first use.
 class FusedLinear {
   public:
+    void          fuse(const std::vector<torch::nn::Linear>& parts);
     torch::Tensor forward(const torch::Tensor& x, const std::vector<torch::nn::Linear>& parts);  // [.., sum out]
 
   private:
-    torch::Tensor                               weight_, bias_;
-    std::vector<std::pair<const void*, int64_t>> key_;
+    bool          holds(const std::vector<torch::nn::Linear>& parts) const;
+    torch::Tensor weight_, bias_;  // [sum out, in], [sum out]
 };
 
 class WanSelfAttentionImpl : public torch::nn::Module {
@@ -68,18 +84,19 @@ class WanSelfAttentionImpl : public torch::nn::Module {
 TORCH_MODULE(WanSelfAttention);
 
 // Same parameters as self-attention (as in the reference, which subclasses it); no RoPE, keys and
-// values from the text context.
+// values from the text context (projected once per prompt by `project`).
 class WanT2VCrossAttentionImpl : public WanSelfAttentionImpl {
   public:
     using WanSelfAttentionImpl::WanSelfAttentionImpl;
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);  // [B, L, dim], [B, Lc, dim]
+    CrossKV       project(const torch::Tensor& context);                 // [B, Lc, dim] -> k, v [B, Lc, H, hd]
+    torch::Tensor forward(const torch::Tensor& x, const CrossKV& kv);    // [B, L, dim] -> [B, L, dim]
 };
 TORCH_MODULE(WanT2VCrossAttention);
 
 class WanAttentionBlockImpl : public torch::nn::Module {
   public:
     WanAttentionBlockImpl(const WanConfig& c, std::shared_ptr<AttentionScratch> scratch);
-    torch::Tensor forward(const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);  // [B, L, dim]
+    torch::Tensor forward(const torch::Tensor& x, const DiTCond& c, const CrossKV& kv, BlockProbe* probe = nullptr);  // [B, L, dim]
     torch::Tensor modulated_input(const torch::Tensor& x, const DiTCond& c);  // LN(x)(1 + scale_sa) + shift_sa, [B, L, dim]
     torch::Tensor            modulation;  // [1, 6, dim]
     WanSelfAttention         self_attn{nullptr};
@@ -106,23 +123,40 @@ class WanModelImpl : public torch::nn::Module {
   public:
     explicit WanModelImpl(const WanConfig& c);
 
-    // latent [C, F, H, W] (unbatched, as the reference's list entries), t an integer timestep,
-    // context [Lc, text_dim] with Lc <= text_len (zero-padded to text_len here).
-    Embedded      embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);
-    // Batched: latents [B, C, F, H, W], t int64 [B], contexts [B, text_len, text_dim] (already padded).
-    Embedded      embed_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts);
+    // The prompt's part of every call: context [Lc, text_dim] with Lc <= text_len (zero-padded to text_len
+    // here) for latents of `latent_shape` [C, F, H, W], without autograd. Build it once per prompt and CFG branch.
+    Conditioning  condition(const torch::Tensor& context, c10::IntArrayRef latent_shape);
+    // Batched: contexts [B, text_len, text_dim] (already padded).
+    Conditioning  condition_batch(const torch::Tensor& contexts, const std::array<int64_t, 3>& grid);
+    std::array<int64_t, 3> token_grid(c10::IntArrayRef latent_shape) const;  // [C, F, H, W] -> (F', H', W')
+
+    // latent [C, F, H, W] (unbatched, as the reference's list entries), t an integer timestep.
+    Embedded      embed(const torch::Tensor& latent, int64_t t, const Conditioning& c);
+    Embedded      embed(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);  // conditions `context` first
+    // Batched: latents [B, C, F, H, W], t int64 [B].
+    Embedded      embed_batch(const torch::Tensor& latents, const torch::Tensor& t, const Conditioning& c);
     torch::Tensor pad_context(const torch::Tensor& context) const;  // [Lc, text_dim] -> [text_len, text_dim], zeros after Lc
     torch::Tensor block(int64_t i, const torch::Tensor& x, const DiTCond& c, BlockProbe* probe = nullptr);
+    // Blocks first..last on x, the one loop over blocks (forward, the cache executor, the NaN locator). After
+    // each block `visit` (when given) sees its index, input, output and, with `probe`, its intermediates;
+    // returning false stops there. Returns the hidden state after the last block run.
+    using BlockVisit = std::function<bool(int64_t block, const torch::Tensor& in, const torch::Tensor& out, const BlockProbe* probe)>;
+    torch::Tensor run_blocks(torch::Tensor x, const DiTCond& c, int64_t first, int64_t last, const BlockVisit& visit = nullptr,
+                             bool probe = false);
     torch::Tensor modulated_input(int64_t i, const torch::Tensor& x, const DiTCond& c);  // block i's normed, modulated input
     torch::Tensor head_tokens(const torch::Tensor& x, const DiTCond& c);                // -> [B, L, prod(patch)*out_dim]
     torch::Tensor unpatchify(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [C_out, F, H, W]
     torch::Tensor unpatchify_batch(const torch::Tensor& tokens, const std::array<int64_t, 3>& grid) const;  // -> [B, C_out, F, H, W]
-    torch::Tensor forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);      // all stages
+    torch::Tensor forward(const torch::Tensor& latent, int64_t t, const Conditioning& c);             // all stages
+    torch::Tensor forward(const torch::Tensor& latent, int64_t t, const torch::Tensor& context);      // conditions `context` first
     torch::Tensor forward_batch(const torch::Tensor& latents, const torch::Tensor& t, const torch::Tensor& contexts);  // -> [B, C_out, F, H, W]
 
     // Matmul layers (patch, text MLP, attention projections, FFN) to `dtype`; norms, modulation, the
     // time embedding and the head stay f32, as the reference's bf16 autocast run does.
     void          set_compute_dtype(torch::ScalarType dtype);
+    // Stores each attention's q|k|v (self) and k|v (cross) weights in one tensor (FusedLinear). The
+    // constructor and set_compute_dtype do it; after a move to another device the first forward does.
+    void          fuse_projections();
     torch::ScalarType compute_dtype() const { return compute_dtype_; }
     const WanConfig&  config() const { return config_; }
     int64_t           num_blocks() const { return config_.num_layers; }

@@ -58,7 +58,7 @@ torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint6
     torch::NoGradGuard ng;
     const auto dev   = m.dit->device();
     auto       noise = sampling::seeded_noise({3, m.world.frames, m.world.height, m.world.width}, seed).to(dev);  // [3, F, H, W]
-    auto       cond = m.text->encode(caption).to(dev), uncond = m.text->encode("").to(dev);
+    auto       cond = m.dit->condition(m.text->encode(caption), noise.sizes()), uncond = m.dit->condition(m.text->encode(""), noise.sizes());
     sampling::PlainDenoiser d(m.dit);
     auto o      = opt;
     o.keep_steps = false;

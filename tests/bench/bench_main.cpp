@@ -78,11 +78,12 @@ Size size_of(int64_t k) {
     return {"small", c, {16, 6, 32, 32}};
 }
 
-// A randomly initialised model plus one embedded input, built once per size.
+// A randomly initialised model plus one embedded input and its prompt's conditioning, built once per size.
 struct ModelCase {
-    wan::WanModel model{nullptr};
-    wan::Embedded emb;
-    torch::Tensor latent, context;
+    wan::WanModel     model{nullptr};
+    wan::Embedded     emb;
+    wan::Conditioning cond;
+    torch::Tensor     latent, context;
 };
 
 ModelCase& model_case(int64_t k) {
@@ -100,7 +101,8 @@ ModelCase& model_case(int64_t k) {
     const auto& l = s.latent;
     mc.latent  = torch::randn({l[0], l[1], l[2], l[3]}).to(device());
     mc.context = torch::randn({s.config.text_len, s.config.text_dim}).to(device());
-    mc.emb     = mc.model->embed(mc.latent, 500, mc.context);
+    mc.cond    = mc.model->condition(mc.context, mc.latent.sizes());
+    mc.emb     = mc.model->embed(mc.latent, 500, mc.cond);
     return cache.emplace(k, std::move(mc)).first->second;
 }
 
@@ -126,7 +128,7 @@ void BM_BlockCrossAttn(benchmark::State& state) {
     torch::NoGradGuard ng;
     auto& mc = model_case(state.range(0));
     auto& b  = block0(mc);
-    timed_loop(state, [&] { benchmark::DoNotOptimize(b.cross_attn->forward(mc.emb.x, mc.emb.cond.context)); });
+    timed_loop(state, [&] { benchmark::DoNotOptimize(b.cross_attn->forward(mc.emb.x, mc.emb.cond.cross_kv[0])); });
     set_label(state, state.range(0));
 }
 
@@ -145,13 +147,21 @@ void BM_Block(benchmark::State& state) {
     set_label(state, state.range(0));
 }
 
-void BM_DiTForward(benchmark::State& state) {
+// One DiT forward: from a raw text context as `profdit dit-forward` runs it (the conditioning, i.e. text MLP,
+// cross-attention K/V and RoPE tables, built inside), or as a sampling loop's call (`prebuilt`: the prompt's
+// conditioning built once, outside the timing).
+void dit_forward(benchmark::State& state, bool prebuilt) {
     torch::NoGradGuard ng;
     auto& mc = model_case(state.range(0));
-    timed_loop(state, [&] { benchmark::DoNotOptimize(mc.model->forward(mc.latent, 500, mc.context)); });
+    timed_loop(state, [&] {
+        benchmark::DoNotOptimize(prebuilt ? mc.model->forward(mc.latent, 500, mc.cond) : mc.model->forward(mc.latent, 500, mc.context));
+    });
     set_label(state, state.range(0));
     state.counters["blocks"] = double(mc.model->num_blocks());
 }
+
+void BM_DiTForward(benchmark::State& state) { dit_forward(state, false); }
+void BM_DiTStep(benchmark::State& state) { dit_forward(state, true); }
 
 // ---- attention: the normal (fast) path and the profiling path ---------------------------------------------
 
@@ -277,6 +287,7 @@ BENCHMARK(BM_BlockCrossAttn)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::k
 BENCHMARK(BM_BlockFFN)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Block)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DiTForward)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DiTStep)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Attention)->Arg(1024)->Arg(4096)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionProfiling)->Arg(1024)->Arg(4096)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_UniPCStep)->UseManualTime()->Unit(benchmark::kMillisecond);
