@@ -12,6 +12,23 @@ torch::Tensor series_tensor(const std::vector<double>& v, std::vector<int64_t> s
 
 torch::Tensor scalar_tensor(double v) { return torch::tensor(v, torch::kFloat64).reshape({}); }
 
+std::vector<double> median_per_call(const std::vector<std::vector<double>>& runs) {
+    std::vector<double> out(runs.empty() ? 0 : runs[0].size());
+    for (size_t i = 0; i < out.size(); ++i) {
+        std::vector<double> v;
+        for (const auto& r : runs) v.push_back(r.at(i));
+        out[i] = median(v);
+    }
+    return out;
+}
+
+std::vector<double> execution_speedups(const std::vector<double>& reference_ms, const std::vector<double>& run_ms) {
+    std::vector<double> out;
+    for (size_t i = 0; i < run_ms.size(); ++i)
+        out.push_back((reference_ms.size() == run_ms.size() ? reference_ms[i] : median(reference_ms)) / run_ms[i]);
+    return out;
+}
+
 namespace {
 
 double spread(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end()); }
@@ -20,7 +37,9 @@ void add_latency(store::Record& r, const Outcome& o, const Experiment& x, double
     const int64_t S   = x.sampling.steps;
     const double  dit = median(o.dit_ms), dec = median(o.decode_ms);
     r.datasets["latency/step_ms"]        = {series_tensor(o.call_ms, {S, 2}), {}, {}, false};
-    r.datasets["latency/dit_ms"]         = {scalar_tensor(dit), {{"spread", spread(o.dit_ms)}}, {}, false};
+    const auto [lo, hi]                  = std::minmax_element(o.dit_ms.begin(), o.dit_ms.end());
+    r.datasets["latency/dit_ms"]         = {scalar_tensor(dit), {{"spread", spread(o.dit_ms)}, {"min", *lo}, {"max", *hi}},
+                                            {{"timer", o.timer}, {"note", "median of the executions (timing.repeats), interleaved with the pair's other runs"}}, false};
     r.datasets["latency/dit_ms_repeats"] = {series_tensor(o.dit_ms, {int64_t(o.dit_ms.size())}), {}, {}, false};
     r.datasets["latency/text_ms"]        = {scalar_tensor(text_ms), {},
                                             {{"note", "prompt and negative prompt, measured at their first encoding (embeddings are cached per prompt)"}}, false};
@@ -64,7 +83,8 @@ store::Record outcome_record(const Outcome& o, const Experiment& x, const Pair& 
         r.datasets["similarity/noise_pred_cos"]    = {series_tensor(o.cosine, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
     }
     if (x.video)
-        r.datasets["video"] = {((o.frames.permute({0, 2, 3, 1}) + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).contiguous(), {}, {}, true};
+        r.datasets["video"] = {((o.frames.permute({0, 2, 3, 1}) + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).to(torch::kCPU).contiguous(),
+                               {}, {}, true};  // [F, H, W, 3]
     return r;
 }
 

@@ -12,6 +12,7 @@
 #include "common/build_info.h"
 #include "common/progress.h"
 #include "common/device.h"
+#include "common/device_timer.h"
 #include "common/stats.h"
 #include "common/error.h"
 #include "policies/none.h"
@@ -20,9 +21,11 @@
 #include "run/profiler_pass.h"
 #include "store/h5.h"
 #include "run/recorder.h"
+#include "run/non_finite_replay.h"
 #include "run/run_metrics.h"
 #include "run/run_record.h"
 #include "sampling/cached_denoiser.h"
+#include "sampling/timed_loop.h"
 #include "store/store.h"
 
 namespace profdit::run {
@@ -55,7 +58,7 @@ struct Stopwatch {
 
 // One sweep, in the order run() calls its steps: load the model and the metrics, build the policy
 // settings, pick this shard's pairs, encode the prompts, open the store, then per (prompt, seed) pair the
-// reference and every policy setting against it.
+// reference and every policy setting against it, their timed executions interleaved.
 class Sweep {
   public:
     Sweep(const Experiment& x, const RunnerOptions& opt) : x_(x), opt_(opt), metrics_(x.metrics) {}
@@ -66,10 +69,20 @@ class Sweep {
         torch::Tensor cond;  // [L, text_dim] on the model's device
         double        ms = 0;
     };
+    // A run (or the reference) of one pair while its executions are interleaved with the pair's others.
+    struct Run {
+        policies::CachePolicy*           policy = nullptr;
+        std::string                      group;    // its store group
+        Outcome                          outcome;  // grows by one execution per round
+        std::vector<std::vector<double>> call_ms;  // per execution, [S * 2]
+        store::Record                    record;   // what the first execution gave: metrics, profile
+        bool                             failed = false;
+        bool                             shared = false;  // `none`: the reference's own executions
+    };
     // What a pair's policy runs compare against.
     struct Reference {
-        Outcome       outcome;
-        torch::Tensor mask;      // uint8 [F, H, W] foreground mask of its frames (models with a mask source)
+        Run           run;
+        torch::Tensor mask;               // uint8 [F, H, W] foreground mask of its frames (models with a mask source)
         bool          from_file = false;  // read back by --resume: no per-step series, so `none` is sampled again
     };
 
@@ -80,14 +93,21 @@ class Sweep {
     void encode_prompts();
     void open_store();
     // per pair
-    void                     run_pair(const Pair& pair);
-    void                     warm_up(const torch::Tensor& noise, const Prompt& pr);
-    std::optional<Reference> compute_reference(const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const std::vector<size_t>& todo);
-    Reference                read_reference(const Pair& pair);
-    void                     run_policy(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref);
+    void run_pair(const Pair& pair);
+    void warm_up(const torch::Tensor& noise, const Prompt& pr);
+    bool start_reference(Reference& ref, const Pair& pair, const torch::Tensor& noise, const Prompt& pr);
+    void read_reference(Reference& ref, const Pair& pair);
+    Run  start_run(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref);
+    bool repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair& pair, const torch::Tensor& noise, const Prompt& pr);
+    void finish_reference(Reference& ref, const Pair& pair, const Prompt& pr);
+    void finish_run(Run& run, const Reference& ref, const Pair& pair, const Prompt& pr);
+    void fail_runs(const std::vector<std::string>& groups, const std::string& reason);
     // helpers
     const Prompt& prompt(int i);
-    Outcome       sample(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, const std::string& label, const Pair& pair);
+    void          execute(Run& run, const torch::Tensor& noise, const Prompt& pr, const Pair& pair, int execution);
+    std::string   locate_non_finite(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, int flagged_call);
+    template <class F>
+    bool          guarded(Run& run, F&& step);
     void          progress(const std::string& what, const Pair& pair, int step, int steps);
 
     const Experiment&                                   x_;
@@ -190,6 +210,9 @@ void Sweep::open_store() {
 
 // ---- per pair ----
 
+// Round 1: the reference, then every policy run, each sampled, decoded, compared and its record prepared.
+// Rounds 2..repeats: every sampling loop again in the same order, for the timings only, so machine drift
+// hits the reference and the runs alike. Then the records get their medians and are written.
 void Sweep::run_pair(const Pair& pair) {
     std::vector<size_t> todo;  // policy settings not yet done for this pair
     for (size_t i = 0; i < policies_.size(); ++i)
@@ -203,108 +226,156 @@ void Sweep::run_pair(const Pair& pair) {
     const Prompt& pr    = prompt(pair.prompt);
     const auto    noise = sampling::seeded_noise(pipe_.latent_shape, pair.seed).to(pipe_.device());  // [C, F, H, W]
     warm_up(noise, pr);
-    auto ref = ref_done ? std::optional<Reference>(read_reference(pair)) : compute_reference(pair, noise, pr, todo);
-    if (!ref) return;  // the reference failed, and with it every run of the pair
+    Reference ref;
+    if (ref_done) {
+        read_reference(ref, pair);
+    } else if (!start_reference(ref, pair, noise, pr)) {  // this pair's runs cannot be compared: all fail, the sweep goes on
+        std::vector<std::string> groups;
+        for (size_t i : todo) groups.push_back(run_group(policies_[i]->tag(), pair));
+        run_no_ += int(groups.size());
+        fail_runs(groups, "its reference " + pair.reference + " failed");
+        return;
+    }
     if (pipe_.foreground_mask) {
         Stopwatch sw{res_.time.metrics_s};
-        ref->mask = pipe_.foreground_mask(ref->outcome.frames, x_.prompts[size_t(pair.prompt)]);  // [F, H, W]
+        ref.mask = pipe_.foreground_mask(ref.run.outcome.frames.to(torch::kCPU), x_.prompts[size_t(pair.prompt)]);  // [F, H, W]
     }
-    for (size_t i : todo) run_policy(*policies_[i], pair, noise, pr, *ref);
+    std::vector<Run> runs;
+    for (size_t i : todo) runs.push_back(start_run(*policies_[i], pair, noise, pr, ref));
+    if (!repeat_executions(ref, runs, pair, noise, pr)) return;
+    if (!ref.from_file) finish_reference(ref, pair, pr);
+    for (auto& run : runs) finish_run(run, ref, pair, pr);
 }
 
 // Untimed full runs before the sweep's first timed one: kernel selection and allocator growth stay out of the timings.
 void Sweep::warm_up(const torch::Tensor& noise, const Prompt& pr) {
     if (warmed_) return;
     Stopwatch sw{res_.time.model_s};
-    for (int w = 0; w < x_.warmup_runs; ++w) {
-        sampling::CachedDenoiser d(pipe_.dit, *none_, x_.sampling.steps);
-        sampling::sample_cfg(d, noise, pr.cond, negative_, x_.sampling);
-    }
+    sampling::CachedDenoiser d(pipe_.dit, *none_, x_.sampling.steps);
+    sampling::warm_up(d, noise, pr.cond, negative_, x_.sampling, x_.warmup_runs);
     warmed_ = true;
 }
 
-// Samples and writes the pair's reference (with its profile, when asked). When it fails, it and every run
-// still to do for the pair are marked failed and nothing is returned: the sweep goes on with the next pair.
-std::optional<Sweep::Reference> Sweep::compute_reference(const Pair& pair, const torch::Tensor& noise, const Prompt& pr,
-                                                         const std::vector<size_t>& todo) {
+// The reference's first execution and its profile (when asked); false (and the reference marked failed) when
+// a model output is not finite.
+bool Sweep::start_reference(Reference& ref, const Pair& pair, const torch::Tensor& noise, const Prompt& pr) {
     ++run_no_;
+    ref.run.policy = none_.get();
+    ref.run.group  = pair.reference;
     store_->set_status(pair.reference, "running");
-    Reference ref;
     try {
-        ref.outcome = sample(*none_, noise, pr, "reference", pair);
-    } catch (const NonFiniteError& e) {  // this pair's runs cannot be compared: all fail, the sweep goes on
+        execute(ref.run, noise, pr, pair, 0);
+    } catch (const NonFiniteError& e) {
         std::cerr << "\nprofdit: run " << pair.reference << " failed: " << e.what() << "\n";
         store_->set_status(pair.reference, std::string("failed: ") + e.what());
-        for (size_t i : todo) {
-            ++run_no_;
-            store_->set_status(run_group(policies_[i]->tag(), pair), "failed: its reference " + pair.reference + " failed");
-        }
-        res_.failed += int(todo.size()) + 1;
-        return std::nullopt;
+        ++res_.failed;
+        return false;
     }
-    auto rec = outcome_record(ref.outcome, x_, pair, pr.ms, pipe_.random_weights);
-    rec.str_attrs["policy"] = "none";
-    rec.datasets["latent"]  = {ref.outcome.latent.to(torch::kFloat32).contiguous(), {}, {}, false};
     if (x_.profile.attention) {
         Stopwatch sw{res_.time.model_s};
         progress("profiling", pair, 0, 1);
-        add_profile(rec, profile_reference(pipe_, x_, pair, noise, pr.cond, negative_, ref.outcome.frames), x_.profile);
+        add_profile(ref.run.record, profile_reference(pipe_, x_, pair, noise, pr.cond, negative_, ref.run.outcome.frames.to(torch::kCPU)), x_.profile);
         progress("profiling", pair, 1, 1);
     }
-    Stopwatch sw{res_.time.store_s};
-    store_->write(pair.reference, rec, "done");
-    ++res_.computed;
-    return ref;
+    return true;
 }
 
 // A reference finished by an earlier process (--resume): its latent decoded again, its DiT-loop time as stored.
-Sweep::Reference Sweep::read_reference(const Pair& pair) {
+void Sweep::read_reference(Reference& ref, const Pair& pair) {
     Stopwatch sw{res_.time.store_s};
-    Reference ref;
-    ref.from_file      = true;
-    ref.outcome.latent = store_->read_dataset(pair.reference + "/latent");
-    ref.outcome.frames = pipe_.decoder->decode(ref.outcome.latent.to(pipe_.device())).to(torch::kCPU);  // [F, 3, H, W]
-    ref.outcome.dit_ms = {store_->read_dataset(pair.reference + "/latency/dit_ms").item<double>()};
-    return ref;
+    auto& o       = ref.run.outcome;
+    ref.from_file = true;
+    o.latent      = store_->read_dataset(pair.reference + "/latent");
+    o.frames      = pipe_.decoder->decode(o.latent.to(pipe_.device()));  // [F, 3, H, W]
+    o.dit_ms      = {store_->read_dataset(pair.reference + "/latency/dit_ms").item<double>()};
 }
 
-// One policy setting on the pair, compared with its reference and written. A runtime failure marks the run
-// failed and the sweep goes on; bad input and a file that cannot take more end the sweep.
-void Sweep::run_policy(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref) {
-    const auto group = run_group(pol.tag(), pair);
+// A policy setting's first execution on the pair, compared with the reference (the metrics go into its record).
+Sweep::Run Sweep::start_run(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref) {
+    Run run;
+    run.policy = &pol;
+    run.group  = run_group(pol.tag(), pair);
+    // the reference itself, not computed twice; but a reference read back by --resume lacks the per-step
+    // series, so then `none` is sampled again
+    run.shared = pol.name() == "none" && !ref.from_file;
     ++run_no_;
-    try {
-        store_->set_status(group, "running");
-        // the reference itself, not computed twice; but a reference read back by --resume lacks the
-        // per-step series, so then `none` is sampled again
-        const bool shared = pol.name() == "none" && !ref.from_file;
-        Outcome    o      = shared ? ref.outcome : sample(pol, noise, pr, pol.tag(), pair);
-        if (shared) progress(pol.tag() + " (the reference)", pair, 1, 1);
-        auto rec = outcome_record(o, x_, pair, pr.ms, pipe_.random_weights);
+    guarded(run, [&] {
+        store_->set_status(run.group, "running");
+        if (run.shared) progress(pol.tag() + " (the reference)", pair, 1, 1);
+        else execute(run, noise, pr, pair, 0);
+        Stopwatch sw{res_.time.metrics_s};
+        metrics_.add(run.record, (run.shared ? ref.run : run).outcome.frames, ref.run.outcome.frames, ref.mask);
+        if (!x_.video) run.outcome.frames = torch::Tensor();  // compared: only a video record needs them again
+    });
+    return run;
+}
+
+// Executions 2..repeats of the reference and of every run still standing, interleaved. False when the
+// reference failed (then the pair's runs are marked failed).
+bool Sweep::repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair& pair, const torch::Tensor& noise, const Prompt& pr) {
+    for (int e = 1; e < x_.repeats; ++e) {
+        if (!ref.from_file) {
+            try {
+                execute(ref.run, noise, pr, pair, e);
+            } catch (const NonFiniteError& err) {
+                std::cerr << "\nprofdit: run " << pair.reference << " failed: " << err.what() << "\n";
+                store_->set_status(pair.reference, std::string("failed: ") + err.what());
+                ++res_.failed;
+                std::vector<std::string> groups;
+                for (const auto& run : runs)
+                    if (!run.failed) groups.push_back(run.group);
+                fail_runs(groups, "its reference " + pair.reference + " failed");
+                return false;
+            }
+        }
+        for (auto& run : runs)
+            if (!run.failed && !run.shared) guarded(run, [&] { execute(run, noise, pr, pair, e); });
+    }
+    return true;
+}
+
+void Sweep::finish_reference(Reference& ref, const Pair& pair, const Prompt& pr) {
+    auto& o   = ref.run.outcome;
+    o.call_ms = median_per_call(ref.run.call_ms);
+    auto rec  = outcome_record(o, x_, pair, pr.ms, pipe_.random_weights);
+    for (auto& [path, ds] : ref.run.record.datasets) rec.datasets[path] = ds;  // the profile
+    rec.str_attrs["policy"] = "none";
+    rec.datasets["latent"]  = {o.latent.to(torch::kFloat32).contiguous(), {}, {}, false};
+    Stopwatch sw{res_.time.store_s};
+    store_->write(pair.reference, rec, "done");
+    ++res_.computed;
+}
+
+// The run's record with its timings (medians of its executions, the speedup against the reference's) and
+// the metrics of its first execution, written.
+void Sweep::finish_run(Run& run, const Reference& ref, const Pair& pair, const Prompt& pr) {
+    if (run.failed) return;
+    guarded(run, [&] {
+        auto& pol = *run.policy;
+        if (!run.shared) run.outcome.call_ms = median_per_call(run.call_ms);
+        const Outcome& o   = run.shared ? ref.run.outcome : run.outcome;
+        auto           rec = outcome_record(o, x_, pair, pr.ms, pipe_.random_weights);
+        for (auto& [path, ds] : run.record.datasets) rec.datasets[path] = ds;  // the metrics
+        const auto speedups            = execution_speedups(ref.run.outcome.dit_ms, o.dit_ms);
         rec.str_attrs["policy"]        = pol.name();
         rec.str_attrs["policy_tag"]    = pol.tag();
         rec.str_attrs["policy_params"] = emit(pol.params());
         rec.str_attrs["reference"]     = pair.reference;
-        rec.num_attrs["speedup"]       = median(ref.outcome.dit_ms) / median(o.dit_ms);
-        if (shared) rec.str_attrs["shared_reference"] = "yes";
+        rec.num_attrs["speedup"]       = median(ref.run.outcome.dit_ms) / median(o.dit_ms);
+        rec.datasets["latency/speedup_repeats"] = {series_tensor(speedups, {int64_t(speedups.size())}), {},
+                                                   {{"note", "reference dit_ms / this run's dit_ms, per execution (interleaved)"}}, false};
+        if (run.shared) rec.str_attrs["shared_reference"] = "yes";
         if (pipe_.foreground_mask) rec.str_attrs["mask_source"] = pipe_.mask_source;
-        {
-            Stopwatch sw{res_.time.metrics_s};
-            metrics_.add(rec, o.frames, ref.outcome.frames, ref.mask);
-        }
         Stopwatch sw{res_.time.store_s};
-        store_->write(group, rec, "done");
+        store_->write(run.group, rec, "done");
         ++res_.computed;
-    } catch (const store::h5::WriteError&) {
-        throw;  // the file cannot take more: the sweep ends here (the file keeps its finished runs)
-    } catch (const InputError&) {
-        store_->set_status(group, "failed: bad input");
-        throw;
-    } catch (const std::exception& e) {
-        std::cerr << "\nprofdit: run " << group << " failed: " << e.what() << "\n";
-        store_->set_status(group, std::string("failed: ") + e.what());
-        ++res_.failed;
-    }
+    });
+}
+
+// Marks the given runs failed with `reason`.
+void Sweep::fail_runs(const std::vector<std::string>& groups, const std::string& reason) {
+    for (const auto& g : groups) store_->set_status(g, "failed: " + reason);
+    res_.failed += int(groups.size());
 }
 
 // ---- helpers ----
@@ -328,49 +399,78 @@ void Sweep::progress(const std::string& what, const Pair& pair, int step, int st
                 step == steps);
 }
 
-Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, const std::string& label, const Pair& pair) {
-    Stopwatch sw{res_.time.model_s};
-    Outcome   o;
+// Runs `step` for `run`: a runtime failure marks the run failed (the sweep goes on); bad input and a file
+// that cannot take more end the sweep.
+template <class F>
+bool Sweep::guarded(Run& run, F&& step) {
+    try {
+        step();
+        return true;
+    } catch (const store::h5::WriteError&) {
+        throw;  // the file cannot take more: the sweep ends here (the file keeps its finished runs)
+    } catch (const InputError&) {
+        store_->set_status(run.group, "failed: bad input");
+        throw;
+    } catch (const std::exception& e) {
+        std::cerr << "\nprofdit: run " << run.group << " failed: " << e.what() << "\n";
+        store_->set_status(run.group, std::string("failed: ") + e.what());
+        run.failed = true;
+        ++res_.failed;
+        return false;
+    }
+}
+
+// One execution of a run: its sampling loop, timed (sampling::timed_sample: only the loop is inside the
+// timed region; NaN/Inf flags and the similarity stay on the device until after it), then its decode. The
+// first execution keeps the latent, the frames, the series and the cache statistics. A flagged NaN/Inf
+// output throws NonFiniteError after the loop, located by an untimed replay.
+void Sweep::execute(Run& run, const torch::Tensor& noise, const Prompt& pr, const Pair& pair, int execution) {
+    Stopwatch  sw{res_.time.model_s};
+    auto&      p     = *run.policy;
+    auto&      o     = run.outcome;
+    const int  steps = x_.sampling.steps;
+    const bool first = execution == 0;
+    const auto label = run.group == pair.reference ? std::string("reference") : p.tag();
     const bool rss_reset = reset_peak_memory(pipe_.device());
-    std::vector<std::vector<double>> calls;
-    const int steps = x_.sampling.steps;
-    for (int r = 0; r < x_.repeats; ++r) {
-        p.reset();
-        sampling::CachedDenoiser cached(pipe_.dit, p, steps);
-        RecordingDenoiser        rec(cached, steps, x_.profile.similarity && r == 0,
-                                     [this](const torch::Tensor& latent, int64_t t, const torch::Tensor& context) {
-                                         return first_non_finite_stage(*pipe_.dit, latent, t, context);
-                                     });
-        const auto               t0 = Clock::now();
-        auto res = sampling::sample_cfg(rec, noise, pr.cond, negative_, x_.sampling, [&](int i, int n) {
-            if (r == 0) progress(label, pair, i, n);
-        });
-        o.dit_ms.push_back(ms_since(t0));
-        ++res_.sampling_runs;
-        res_.model_calls += int64_t(rec.call_ms().size());
-        const auto t1     = Clock::now();
-        if (!all_finite(res.final_latent))  // every model output was finite: the sampler's own update made it
-            throw NonFiniteError("NaN/Inf in the final latent after step " + std::to_string(steps - 1) + " of " + std::to_string(steps) +
-                                 " (the sampler's update; every model output was finite)");
-        auto       frames = pipe_.decoder->decode(res.final_latent.to(pipe_.device())).to(torch::kCPU);  // [F, 3, H, W]
-        o.decode_ms.push_back(ms_since(t1));
-        calls.push_back(rec.call_ms());
-        if (r == 0) {
-            o.latent = res.final_latent;
-            o.frames = frames;
-            o.rel_l1 = rec.rel_l1();
-            o.cosine = rec.cosine();
-            o.stats  = cached.stats();
-        }
+    p.reset();
+    sampling::CachedDenoiser cached(pipe_.dit, p, steps);
+    sampling::TimedDenoiser  timed(cached, pipe_.device());
+    RecordingDenoiser        rec(timed, steps, x_.profile.similarity && first);
+    auto ts = sampling::timed_sample(rec, pipe_.device(), noise, pr.cond, negative_, x_.sampling, [&](int i, int n) {
+        progress(first ? label : label + " repeat " + std::to_string(execution + 1) + "/" + std::to_string(x_.repeats), pair, i, n);
+    });
+    ++res_.sampling_runs;
+    res_.model_calls += int64_t(2 * steps);
+    const int flagged = rec.first_non_finite();
+    if (flagged >= 0) throw NonFiniteError(locate_non_finite(p, noise, pr, flagged));
+    if (!all_finite(ts.result.final_latent))  // every model output was finite: the sampler's own update made it
+        throw NonFiniteError("NaN/Inf in the final latent after step " + std::to_string(steps - 1) + " of " + std::to_string(steps) +
+                             " (the sampler's update; every model output was finite)");
+    DeviceTimer decode(pipe_.device());
+    decode.start();
+    auto frames = pipe_.decoder->decode(ts.result.final_latent.to(pipe_.device()));  // [F, 3, H, W]
+    decode.stop();
+    o.dit_ms.push_back(ts.loop_ms);
+    o.decode_ms.push_back(decode.read_ms().at(0));
+    run.call_ms.push_back(timed.call_ms());
+    o.timer = sampling::timer_name(pipe_.device());
+    const auto mem = read_peak_memory(pipe_.device(), rss_reset);
+    o.memory       = first ? mem : max_peak(o.memory, mem);
+    if (first) {
+        o.latent = ts.result.final_latent;
+        o.frames = frames;  // on the run's device: the metrics are computed there
+        o.rel_l1 = rec.rel_l1();
+        o.cosine = rec.cosine();
+        o.stats  = cached.stats();
     }
-    o.memory = read_peak_memory(pipe_.device(), rss_reset);
-    o.call_ms.resize(calls[0].size());
-    for (size_t i = 0; i < o.call_ms.size(); ++i) {
-        std::vector<double> v;
-        for (const auto& c : calls) v.push_back(c[i]);
-        o.call_ms[i] = median(v);
-    }
-    return o;
+}
+
+// The message for a loop whose flags found a NaN/Inf model output: the run sampled again, untimed, with
+// every output checked as it comes, so the first bad call is named with where in the model it started.
+std::string Sweep::locate_non_finite(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, int flagged_call) {
+    p.reset();
+    sampling::CachedDenoiser cached(pipe_.dit, p, x_.sampling.steps);
+    return replay_non_finite(cached, *pipe_.dit, noise, pr.cond, negative_, x_.sampling, flagged_call);
 }
 
 }  // namespace
