@@ -22,6 +22,20 @@ struct DeviceTimer::Marks {
 #ifdef PROFDIT_HAVE_CUDA_EVENTS
     std::vector<std::unique_ptr<at::cuda::CUDAEvent>> ev_start, ev_stop;
 #endif
+    // One mark (opening or closing an interval): an event recorded on the current stream, or a clock reading.
+    void add(bool opening, bool events, const torch::Device& device) {
+#ifdef PROFDIT_HAVE_CUDA_EVENTS
+        if (events) {
+            auto& list = opening ? ev_start : ev_stop;
+            list.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
+            list.back()->record();
+            return;
+        }
+#endif
+        (void)events;
+        if (device.is_cuda()) synchronize(device);
+        (opening ? start : stop).push_back(Clock::now());
+    }
 };
 
 DeviceTimer::DeviceTimer(const torch::Device& device) : device_(device), marks_(std::make_unique<Marks>()) {}
@@ -39,29 +53,8 @@ bool DeviceTimer::events_compiled() {
 
 bool DeviceTimer::uses_events() const { return device_.is_cuda() && events_compiled(); }
 
-void DeviceTimer::start() {
-#ifdef PROFDIT_HAVE_CUDA_EVENTS
-    if (uses_events()) {
-        marks_->ev_start.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
-        marks_->ev_start.back()->record();
-        return;
-    }
-#endif
-    if (device_.is_cuda()) synchronize(device_);
-    marks_->start.push_back(Clock::now());
-}
-
-void DeviceTimer::stop() {
-#ifdef PROFDIT_HAVE_CUDA_EVENTS
-    if (uses_events()) {
-        marks_->ev_stop.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
-        marks_->ev_stop.back()->record();
-        return;
-    }
-#endif
-    if (device_.is_cuda()) synchronize(device_);
-    marks_->stop.push_back(Clock::now());
-}
+void DeviceTimer::start() { marks_->add(true, uses_events(), device_); }
+void DeviceTimer::stop() { marks_->add(false, uses_events(), device_); }
 
 size_t DeviceTimer::intervals() const {
 #ifdef PROFDIT_HAVE_CUDA_EVENTS
