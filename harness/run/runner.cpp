@@ -212,7 +212,8 @@ void Sweep::open_store() {
 
 // Round 1: the reference, then every policy run, each sampled, decoded, compared and its record prepared.
 // Rounds 2..repeats: every sampling loop again in the same order, for the timings only, so machine drift
-// hits the reference and the runs alike. Then the records get their medians and are written.
+// hits the reference and the runs alike. Each record gets its medians and is written right after its run's
+// last execution (with repeats 1, as soon as the run is done).
 void Sweep::run_pair(const Pair& pair) {
     std::vector<size_t> todo;  // policy settings not yet done for this pair
     for (size_t i = 0; i < policies_.size(); ++i)
@@ -240,11 +241,14 @@ void Sweep::run_pair(const Pair& pair) {
         Stopwatch sw{res_.time.metrics_s};
         ref.mask = pipe_.foreground_mask(ref.run.outcome.frames.to(torch::kCPU), x_.prompts[size_t(pair.prompt)]);  // [F, H, W]
     }
+    const bool one_round = x_.repeats == 1;
+    if (one_round && !ref.from_file) finish_reference(ref, pair, pr);
     std::vector<Run> runs;
-    for (size_t i : todo) runs.push_back(start_run(*policies_[i], pair, noise, pr, ref));
-    if (!repeat_executions(ref, runs, pair, noise, pr)) return;
-    if (!ref.from_file) finish_reference(ref, pair, pr);
-    for (auto& run : runs) finish_run(run, ref, pair, pr);
+    for (size_t i : todo) {
+        runs.push_back(start_run(*policies_[i], pair, noise, pr, ref));
+        if (one_round) finish_run(runs.back(), ref, pair, pr);
+    }
+    repeat_executions(ref, runs, pair, noise, pr);
 }
 
 // Untimed full runs before the sweep's first timed one: kernel selection and allocator growth stay out of the timings.
@@ -310,13 +314,16 @@ Sweep::Run Sweep::start_run(policies::CachePolicy& pol, const Pair& pair, const 
     return run;
 }
 
-// Executions 2..repeats of the reference and of every run still standing, interleaved. False when the
-// reference failed (then the pair's runs are marked failed).
+// Executions 2..repeats of the reference and of every run still standing, interleaved; in the last round
+// each record is written after its execution. False when the reference failed (then the pair's runs are
+// marked failed).
 bool Sweep::repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair& pair, const torch::Tensor& noise, const Prompt& pr) {
-    for (int e = 1; e < x_.repeats; ++e) {
+    const int last = x_.repeats - 1;
+    for (int e = 1; e <= last; ++e) {
         if (!ref.from_file) {
             try {
                 execute(ref.run, noise, pr, pair, e);
+                if (e == last) finish_reference(ref, pair, pr);
             } catch (const NonFiniteError& err) {
                 std::cerr << "\nprofdit: run " << pair.reference << " failed: " << err.what() << "\n";
                 store_->set_status(pair.reference, std::string("failed: ") + err.what());
@@ -328,8 +335,10 @@ bool Sweep::repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair
                 return false;
             }
         }
-        for (auto& run : runs)
+        for (auto& run : runs) {
             if (!run.failed && !run.shared) guarded(run, [&] { execute(run, noise, pr, pair, e); });
+            if (e == last) finish_run(run, ref, pair, pr);
+        }
     }
     return true;
 }
