@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "io/safetensors.h"
+#include "metrics/per_frame.h"
 
 namespace profdit::metrics {
 
@@ -90,6 +91,7 @@ Series Lpips::operator()(const torch::Tensor& test, const torch::Tensor& ref) co
                         .align_corners(false);
     Series s;
     s.name = "lpips";
+    std::vector<torch::Tensor> per_frame;  // 0-dim, on the frames' device
     for (int64_t f = 0; f < x.size(0); ++f) {
         auto h    = (torch::stack({x[f], y[f]}) - shift) / scale;  // [2, 3, H, W]
         auto dist = torch::zeros({1, 1, spatial_ ? H : 1, spatial_ ? W : 1}, opt);  // [1, 1, H, W] or [1, 1, 1, 1]
@@ -102,8 +104,9 @@ Series Lpips::operator()(const torch::Tensor& test, const torch::Tensor& ref) co
             const auto m  = torch::conv2d(d, lin[k]);                                          // [1, 1, h, w]
             dist          = dist + (spatial_ ? torch::nn::functional::interpolate(m, up) : m.mean({2, 3}, true));
         }
-        s.per_frame.push_back(dist.mean().item<double>());
+        per_frame.push_back(dist.mean());
     }
+    s.per_frame = detail::read_per_frame(per_frame);
     s.mean = detail::mean_skipping_nan(s.per_frame);
     s.note = "LPIPS v0.1 alex, " + convention(spatial_) + "; weights " + source_;
     return s;

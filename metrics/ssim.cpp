@@ -4,6 +4,8 @@
 #include <array>
 #include <string>
 
+#include "metrics/per_frame.h"
+
 namespace profdit::metrics {
 
 namespace {
@@ -45,8 +47,8 @@ SsimMeans ssim_means(const torch::Tensor& x, const torch::Tensor& y, int64_t win
     return {(l * cs).mean({1, 2}), cs.mean({1, 2})};
 }
 
-// The MS-SSIM of one frame pair x, y [3, H, W] over `scales` scales with window `win`.
-double ms_ssim_frame(torch::Tensor x, torch::Tensor y, int64_t scales, int64_t win) {
+// The MS-SSIM of one frame pair x, y [3, H, W] over `scales` scales with window `win`: a 0-dim tensor on their device.
+torch::Tensor ms_ssim_frame(torch::Tensor x, torch::Tensor y, int64_t scales, int64_t win) {
     double wsum = 0;
     for (int64_t j = 0; j < scales; ++j) wsum += kMsWeights[j];
     auto value = torch::ones({3}, x.options());  // [3]
@@ -59,7 +61,7 @@ double ms_ssim_frame(torch::Tensor x, torch::Tensor y, int64_t scales, int64_t w
             y = torch::avg_pool2d(y.unsqueeze(0), {2, 2}).squeeze(0);
         }
     }
-    return value.mean().item<double>();
+    return value.mean();
 }
 
 }  // namespace
@@ -70,7 +72,9 @@ Series ssim(const torch::Tensor& test, const torch::Tensor& ref) {
     const auto win = window_for(std::min(x.size(2), x.size(3)));
     Series     s;
     s.name = "ssim";
-    for (int64_t f = 0; f < x.size(0); ++f) s.per_frame.push_back(ssim_means(x[f], y[f], win).ssim.mean().item<double>());
+    std::vector<torch::Tensor> per_frame;  // 0-dim, on the frames' device
+    for (int64_t f = 0; f < x.size(0); ++f) per_frame.push_back(ssim_means(x[f], y[f], win).ssim.mean());
+    s.per_frame = detail::read_per_frame(per_frame);
     s.mean = detail::mean_skipping_nan(s.per_frame);
     if (win < kWindow) detail::add_note(s, small_window_note(win));
     return s;
@@ -85,7 +89,9 @@ Series ms_ssim(const torch::Tensor& test, const torch::Tensor& ref) {
     while (scales < int64_t(kMsWeights.size()) && (side >> scales) >= kWindow) ++scales;
     Series s;
     s.name = "ms_ssim";
-    for (int64_t f = 0; f < x.size(0); ++f) s.per_frame.push_back(ms_ssim_frame(x[f], y[f], scales, win));
+    std::vector<torch::Tensor> per_frame;  // 0-dim, on the frames' device
+    for (int64_t f = 0; f < x.size(0); ++f) per_frame.push_back(ms_ssim_frame(x[f], y[f], scales, win));
+    s.per_frame = detail::read_per_frame(per_frame);
     s.mean = detail::mean_skipping_nan(s.per_frame);
     if (scales < int64_t(kMsWeights.size()))
         detail::add_note(s, std::to_string(scales) + (scales == 1 ? " scale" : " scales") + " (frames too small for 5)");
@@ -95,7 +101,11 @@ Series ms_ssim(const torch::Tensor& test, const torch::Tensor& ref) {
 
 Series lpips_proxy(const torch::Tensor& test, const torch::Tensor& ref) {
     detail::check_frames("lpips_proxy", test, ref);
-    Series s = ms_ssim(test, ref);
+    return lpips_proxy_from(ms_ssim(test, ref));
+}
+
+Series lpips_proxy_from(const Series& ms_ssim) {
+    Series s = ms_ssim;
     s.name   = "lpips_proxy";
     for (double& v : s.per_frame) v = 1.0 - v;
     s.mean   = detail::mean_skipping_nan(s.per_frame);

@@ -6,7 +6,8 @@
 
 namespace profdit::metrics {
 
-// Frames are [F, 3, H, W] in [-1, 1]; both are quantised to uint8 levels first (as the papers compare uint8
+// Frames are [F, 3, H, W] in [-1, 1] on any device (computed there; the per-frame values come back in one
+// copy); both are quantised to uint8 levels first (as the papers compare uint8
 // frames before video encoding), then mapped to [0, 1] and compared in float64.
 
 // SSIM (Wang 2004) as VideoSys/TeaCache compute it: Gaussian 11x11 window, sigma 1.5 (sum 1), C1 = 1e-4,
@@ -23,5 +24,7 @@ Series ms_ssim(const torch::Tensor& test, const torch::Tensor& ref);
 
 // 1 - MS-SSIM per frame: a weight-free proxy, not LPIPS.
 Series lpips_proxy(const torch::Tensor& test, const torch::Tensor& ref);
+// The same from an MS-SSIM series already computed (a run that asks for both computes MS-SSIM once).
+Series lpips_proxy_from(const Series& ms_ssim);
 
 }  // namespace profdit::metrics

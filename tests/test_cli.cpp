@@ -306,6 +306,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"zero_steps", SMP " --steps 0", "steps must be at least 1"},
         BadInput{"sample_missing_noise", SMP, "missing input tensor 'noise'"},
         BadInput{"bad_format", SMP " --format xml", "unknown --format 'xml'"},
+        BadInput{"sample_repeat_zero", SMP " --repeat 0", "--repeat"},
+        BadInput{"sample_warmup_negative", SMP " --warmup -1", "--warmup"},
         BadInput{"info_missing", "info {D}/nothing", "no such file"},
         BadInput{"policy_unknown", SMP " --policy bogus", "unknown policy 'bogus'"},
         BadInput{"policy_opt_range", SMP " --policy step_skip --policy-opt interval=0", "option 'interval' must be an integer in [1, 100000], got 0"},

@@ -11,6 +11,7 @@
 #include "common/build_info.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/range.h"
 #include "run/experiment.h"
 #include "run/plan.h"
 #include "run/runner.h"
@@ -107,7 +108,7 @@ int run_run(const RunCmdOptions& o) {
     const auto rows = run::summarize(r.file, r.policy_tags, r.pairs);
 
     Table t;
-    t.columns = {"experiment", "policy", "runs", "computed", "ideal x", "measured x", "dit ms", "e2e ms"};
+    t.columns = {"experiment", "policy", "runs", "computed", "ideal x", "measured x", "measured range", "dit ms", "e2e ms"};
     std::vector<std::string> shown;
     for (const auto& [key, label] : metric_columns())
         for (const auto& row : rows)
@@ -129,6 +130,7 @@ int run_run(const RunCmdOptions& o) {
                                       format_number("%.3f", row.computed),
                                       format_number("%.3f", row.ideal_speedup),
                                       format_number("%.3f", row.speedup),
+                                      format_range(row.speedups),
                                       format_ms(row.dit_ms),
                                       format_ms(row.e2e_ms)};
         for (const auto& key : shown) {

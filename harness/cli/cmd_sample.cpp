@@ -1,4 +1,3 @@
-#include <chrono>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -11,11 +10,14 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/progress.h"
+#include "common/range.h"
 #include "io/safetensors.h"
 #include "policies/none.h"
 #include "policies/policy.h"
 #include "sampling/cached_denoiser.h"
+#include "run/run_record.h"
 #include "sampling/cfg_loop.h"
+#include "sampling/timed_loop.h"
 
 namespace profdit::cli {
 
@@ -28,7 +30,8 @@ struct SampleCmdOptions {
     bool                     quiet  = false;
     std::vector<std::string> policies = {"none"};
     std::vector<std::string> policy_opts;
-    int                      repeat = 1;
+    int                      repeat = 3;
+    int                      warmup = 1;
     RuntimeOptions           rt;
 };
 
@@ -80,28 +83,29 @@ int run_sample(const SampleCmdOptions& o) {
     struct Run {
         sampling::SampleResult res;
         sampling::CacheStats   stats;
-        std::vector<double>    ms;  // DiT-loop wall time per repeat
+        std::vector<double>    ms;  // DiT-loop time per execution
     };
-    const auto   cond   = model->condition(cc.to(dev), noise.sizes());  // once, outside the timed runs
-    const auto   uncond = model->condition(cu.to(dev), noise.sizes());
+    const auto   noise_d = noise.to(dev);                                    // [C, F, H, W]
+    const auto   cond    = model->condition(cc.to(dev), noise.sizes());      // once, outside the timed runs
+    const auto   uncond  = model->condition(cu.to(dev), noise.sizes());
     ProgressLine bar(std::cerr, ProgressLine::stderr_is_terminal());
-    auto         run_policy = [&](policies::CachePolicy& p, Run& into, int r) {
+    auto         run_policy = [&](policies::CachePolicy& p, Run& into, int r) {  // timed as `profdit run` times: sampling::timed_sample
+        p.reset();
         sampling::CachedDenoiser d(model, p, o.sample.steps);
-        const auto t0 = std::chrono::steady_clock::now();
-        into.res = sampling::sample_cfg(d, noise.to(dev), cond, uncond, o.sample, [&](int i, int n) {
+        sampling::TimedDenoiser  timed(d, dev);
+        auto ts = sampling::timed_sample(timed, dev, noise_d, cond, uncond, o.sample, [&](int i, int n) {
             if (!o.quiet)
                 bar.update("sample: " + p.tag() + " run " + std::to_string(r + 1) + "/" + std::to_string(o.repeat) + " step " +
                                std::to_string(i) + "/" + std::to_string(n),
                            i == n);
         });
-        synchronize(dev);
-        into.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        into.res = std::move(ts.result);
+        into.ms.push_back(ts.loop_ms);
         into.stats = d.stats();
     };
-    {  // one untimed model call: kernel selection and allocator growth stay out of the timings
-        torch::NoGradGuard no_grad;
-        model->forward(noise.to(dev), 999, cond);
-        synchronize(dev);
+    {  // untimed uncached runs, as profdit run's timing.warmup_runs
+        sampling::CachedDenoiser d(model, none, o.sample.steps);
+        sampling::warm_up(d, noise_d, cond, uncond, o.sample, o.warmup);
     }
     Run ref;
     std::vector<Run> runs(list.size());
@@ -122,18 +126,20 @@ int run_sample(const SampleCmdOptions& o) {
 
     const int64_t tokens = (noise.size(1) / cfg.patch_size[0]) * (noise.size(2) / cfg.patch_size[1]) * (noise.size(3) / cfg.patch_size[2]);
     Table t;
-    t.columns = {"model", "tokens", "solver", "steps", "shift", "guide", "policy", "computed", "ideal x", "measured x",
-                 "ms/step", "loop ms", "latent rel err", "device", "dtype", "commit"};
+    t.columns = {"model", "tokens", "solver", "steps", "shift", "guide", "policy", "computed", "ideal x", "measured x", "measured range",
+                 "ms/step", "loop ms", "repeats", "latent rel err", "timer", "device", "dtype", "commit"};
     auto row = [&](const policies::CachePolicy& p, const Run& r) {
         const double loop = median(r.ms);
         const double base = compare ? median(ref.ms) : loop;
+        const auto   sp   = compare ? run::execution_speedups(ref.ms, r.ms) : std::vector<double>(r.ms.size(), 1.0);
         const double err  = compare ? (r.res.final_latent - ref.res.final_latent).norm().item<double>() /
                                           ref.res.final_latent.norm().item<double>()
                                     : 0.0;
         t.rows.push_back({cfg.variant(), std::to_string(tokens), o.sample.solver, std::to_string(o.sample.steps),
                           format_number("%g", o.sample.shift), format_number("%g", o.sample.guide), p.tag(), format_number("%.3f", r.stats.computed_fraction()),
-                          format_number("%.3f", r.stats.ideal_speedup()), format_number("%.3f", base / loop), format_ms(loop / o.sample.steps),
-                          format_ms(loop), format_number("%.3g", err), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
+                          format_number("%.3f", r.stats.ideal_speedup()), format_number("%.3f", base / loop), format_range(sp),
+                          format_ms(loop / o.sample.steps), format_ms(loop), std::to_string(o.repeat), format_number("%.3g", err),
+                          sampling::timer_name(dev), device_label(dev), dtype_label(model->compute_dtype()), build_commit()});
     };
     if (compare) row(none, ref);
     for (size_t i = 0; i < list.size(); ++i) row(*list[i], runs[i]);
@@ -159,7 +165,10 @@ Command add_sample(CLI::App& app) {
     cmd->add_option("--policy", o->policies, "cache policy: none | step_skip | teacache | profiling_dit, or a YAML map {name: ..., options}; repeatable (--out holds the last)")
         ->capture_default_str();
     cmd->add_option("--policy-opt", o->policy_opts, "policy option key=value (repeatable; values are YAML: 2, 0.08, [0,2,3], {type: fixed, interval: 3})");
-    cmd->add_option("--repeat", o->repeat, "runs of each policy (alternating with none); times are medians")->check(CLI::PositiveNumber);
+    cmd->add_option("--repeat", o->repeat, "timed runs of each policy (interleaved with none); times are medians, the range is shown")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd->add_option("--warmup", o->warmup, "untimed uncached runs before the first timed one")->check(CLI::NonNegativeNumber)->capture_default_str();
     o->rt.add_to(cmd);
     return {cmd, [o] {
                 check_format(o->format);

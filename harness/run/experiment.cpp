@@ -245,7 +245,7 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
 
     io::Options t(o.get_node("timing"), "timing", path);
     x.warmup_runs = t.get_int("warmup_runs", 1, 0, 100);
-    x.repeats     = t.get_int("repeats", 1, 1, 100);
+    x.repeats     = t.get_int("repeats", 3, 1, 100);
     t.finish();
 
     io::Options pr(o.get_node("profile"), "profile", path);

@@ -2,7 +2,7 @@
 
 #include <sys/resource.h>
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -17,40 +17,48 @@
 #endif
 
 #include "common/device.h"
-#include "run/non_finite.h"
 
 namespace profdit::run {
 
-RecordingDenoiser::RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity, Locate locate)
-    : inner_(inner), similarity_(similarity), locate_(std::move(locate)), call_ms_(size_t(steps) * 2, 0.0), rel_l1_(size_t(steps) * 2),
-      cosine_(size_t(steps) * 2) {}
+RecordingDenoiser::RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity)
+    : inner_(inner), similarity_(similarity), rel_l1_(size_t(steps) * 2), cosine_(size_t(steps) * 2) {
+    finite_.reserve(size_t(steps) * 2);
+}
 
 torch::Tensor RecordingDenoiser::predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
                                          const wan::Conditioning& cond) {
-    const auto t0  = std::chrono::steady_clock::now();
-    auto       out = inner_.predict(step, branch, latent, t, cond);  // [C, F, H, W]
-    synchronize(out.device());
-    const size_t at = size_t(step) * 2 + size_t(branch);
-    call_ms_.at(at) = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (!all_finite(out))
-        throw NonFiniteError("NaN/Inf in the model output at step " + std::to_string(step) + " of " + std::to_string(call_ms_.size() / 2) + ", " +
-                             (branch == sampling::kCond ? "cond" : "uncond") + " branch" +
-                             (locate_ ? "; an uncached replay finds it first in " + locate_(latent, t, cond) : ""));
+    auto out = inner_.predict(step, branch, latent, t, cond);     // [C, F, H, W]
+    finite_.push_back(torch::isfinite(out).all());              // 0-dim bool, stays on the device
     if (similarity_) {
+        const size_t at = size_t(step) * 2 + size_t(branch);
         if (last_[branch].defined()) {
-            const auto cur = out.to(torch::kFloat64).reshape({-1}), prev = last_[branch].to(torch::kFloat64).reshape({-1});  // [N]
-            rel_l1_[at] = (cur - prev).abs().sum() / prev.abs().sum().clamp_min(1e-12);
-            cosine_[at] = (cur * prev).sum() / (cur.norm() * prev.norm()).clamp_min(1e-30);
+            const auto cur = out.to(torch::kFloat32).reshape({-1}), prev = last_[branch].to(torch::kFloat32).reshape({-1});  // [N]
+            rel_l1_.at(at) = (cur - prev).abs().sum() / prev.abs().sum().clamp_min(1e-12);
+            cosine_.at(at) = (cur * prev).sum() / (cur.norm() * prev.norm()).clamp_min(1e-30);
         }
         last_[branch] = out;
     }
     return out;
 }
 
+int RecordingDenoiser::first_non_finite() const {
+    if (finite_.empty()) return -1;
+    const auto ok = torch::stack(finite_).to(torch::kCPU);  // [calls] bool: the one read
+    for (int64_t i = 0; i < ok.size(0); ++i)
+        if (!ok[i].item<bool>()) return int(i);
+    return -1;
+}
+
 std::vector<double> RecordingDenoiser::read(const std::vector<torch::Tensor>& v) {
     std::vector<double> out(v.size(), std::nan(""));
+    std::vector<torch::Tensor> measured;
+    for (const auto& x : v)
+        if (x.defined()) measured.push_back(x.to(torch::kFloat64));
+    if (measured.empty()) return out;
+    const auto host = torch::stack(measured).to(torch::kCPU);  // [measured] f64: the one read
+    int64_t    k    = 0;
     for (size_t i = 0; i < v.size(); ++i)
-        if (v[i].defined()) out[i] = v[i].item<double>();
+        if (v[i].defined()) out[i] = host[k++].item<double>();
     return out;
 }
 
@@ -83,6 +91,14 @@ PeakMemory read_peak_memory(const torch::Device& device, bool rss_reset) {
         m.cuda_bytes     = double(stats.allocated_bytes[0].peak);  // StatType::AGGREGATE
     }
 #endif
+    return m;
+}
+
+PeakMemory max_peak(const PeakMemory& a, const PeakMemory& b) {
+    PeakMemory m;
+    m.rss_bytes  = std::max(a.rss_bytes, b.rss_bytes);
+    m.rss_reset  = a.rss_reset && b.rss_reset;
+    m.cuda_bytes = std::max(a.cuda_bytes, b.cuda_bytes);
     return m;
 }
 

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -8,31 +7,30 @@
 
 namespace profdit::run {
 
-// An observer around a denoiser: wall time of every call (device synchronised) and the change of each
-// branch's prediction from the previous step: relative L1 ||v_s - v_{s-1}||_1 / ||v_{s-1}||_1 and cosine
-// similarity. The similarities stay on the device until read (no extra sync inside the timed loop).
-// An output with NaN or Inf throws run::NonFiniteError naming the step, the branch and, through `locate`
-// (latent, t, conditioning -> the first non-finite stage), where in the model it started.
+// An observer around a denoiser that never waits for the device inside the sampling loop: per call a
+// device flag saying whether the output is finite, and (with `similarity`) the change of each branch's
+// prediction from its previous step, relative L1 ||v_s - v_{s-1}||_1 / ||v_{s-1}||_1 and cosine
+// similarity, computed in the output's float32 (no float64 copy). All of it is read after the loop, one
+// copy each. Timing is not its job: sampling::TimedDenoiser marks the calls it wraps.
 class RecordingDenoiser : public sampling::Denoiser {
   public:
-    using Locate = std::function<std::string(const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond)>;
-    RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity, Locate locate = {});
+    RecordingDenoiser(sampling::Denoiser& inner, int steps, bool similarity);
     torch::Tensor predict(int step, sampling::Branch branch, const torch::Tensor& latent, int64_t t,
                           const wan::Conditioning& cond) override;
     void          begin(const sampling::Schedule& schedule) override { inner_.begin(schedule); }
 
-    const std::vector<double>& call_ms() const { return call_ms_; }  // [steps * 2], step-major
-    std::vector<double>        rel_l1() const { return read(rel_l1_); }  // [steps * 2], NaN at step 0
-    std::vector<double>        cosine() const { return read(cosine_); }  // [steps * 2], NaN at step 0
+    // The first call (step * 2 + branch) whose output had NaN or Inf, or -1: one read of the flags.
+    int                 first_non_finite() const;
+    std::vector<double> rel_l1() const { return read(rel_l1_); }  // [steps * 2], NaN at step 0
+    std::vector<double> cosine() const { return read(cosine_); }  // [steps * 2], NaN at step 0
 
   private:
     static std::vector<double> read(const std::vector<torch::Tensor>& v);
 
     sampling::Denoiser&        inner_;
     bool                       similarity_;
-    Locate                     locate_;
-    std::vector<double>        call_ms_;
-    std::vector<torch::Tensor> rel_l1_, cosine_;  // 0-dim f64 per call, undefined where not measured
+    std::vector<torch::Tensor> finite_;           // 0-dim bool per call made, on the device
+    std::vector<torch::Tensor> rel_l1_, cosine_;  // 0-dim f32 per call, undefined where not measured
     torch::Tensor              last_[sampling::kNumBranches];
 };
 
@@ -47,5 +45,6 @@ struct PeakMemory {
 };
 bool       reset_peak_memory(const torch::Device& device);  // returns whether the RSS peak could be reset
 PeakMemory read_peak_memory(const torch::Device& device, bool rss_reset);
+PeakMemory max_peak(const PeakMemory& a, const PeakMemory& b);  // the higher of each peak (over executions)
 
 }  // namespace profdit::run

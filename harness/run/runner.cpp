@@ -12,19 +12,20 @@
 #include "common/build_info.h"
 #include "common/progress.h"
 #include "common/device.h"
+#include "common/device_timer.h"
 #include "common/stats.h"
 #include "common/error.h"
-#include "metrics/flicker.h"
-#include "metrics/lpips.h"
-#include "metrics/psnr.h"
-#include "metrics/ssim.h"
 #include "policies/none.h"
 #include "run/pipeline.h"
 #include "run/non_finite.h"
 #include "run/profiler_pass.h"
 #include "store/h5.h"
 #include "run/recorder.h"
+#include "run/non_finite_replay.h"
+#include "run/run_metrics.h"
+#include "run/run_record.h"
 #include "sampling/cached_denoiser.h"
+#include "sampling/timed_loop.h"
 #include "store/store.h"
 
 namespace profdit::run {
@@ -34,12 +35,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-torch::Tensor vec_tensor(const std::vector<double>& v, std::vector<int64_t> shape) {
-    return torch::tensor(v, torch::kFloat64).reshape(shape);
-}
-
-torch::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat64).reshape({}); }
 
 std::string emit(const YAML::Node& n) {
     YAML::Emitter e;
@@ -61,200 +56,109 @@ struct Stopwatch {
     ~Stopwatch() { into += std::chrono::duration<double>(Clock::now() - t0).count(); }
 };
 
-// What one sampling run (repeated) produced.
-struct Outcome {
-    torch::Tensor          latent, frames;  // [C, F, H, W], [F, 3, H, W]
-    std::vector<double>    dit_ms, decode_ms;
-    std::vector<double>    call_ms;  // [S * 2], median over repeats
-    std::vector<double>    rel_l1, cosine;  // [S * 2]
-    sampling::CacheStats   stats;
-    PeakMemory             memory;  // over the repeats and their decodes
-};
-
+// One sweep, in the order run() calls its steps: load the model and the metrics, build the policy
+// settings, pick this shard's pairs, encode the prompts, open the store, then per (prompt, seed) pair the
+// reference and every policy setting against it, their timed executions interleaved.
 class Sweep {
   public:
-    Sweep(const Experiment& x, const RunnerOptions& opt) : x_(x), opt_(opt) {}
+    Sweep(const Experiment& x, const RunnerOptions& opt) : x_(x), opt_(opt), metrics_(x.metrics) {}
     RunnerResult run();
 
   private:
     struct Prompt {
-        torch::Tensor cond;               // [L, text_dim] text encoder output
-        double        ms = 0;             // encoding and DiT conditioning, this prompt's and the negative prompt's
-        bool          conditioned = false;
+        torch::Tensor     text;  // [L, text_dim] text encoder output, on the model's device
+        wan::Conditioning cond;  // the DiT's conditioning, held for the pair being run only (14B: ~0.4 GB a branch)
+        double            ms = 0;  // encoding and conditioning, this prompt's and the negative prompt's
+        bool              conditioned = false;
     };
-    const Prompt&            prompt(int i);
-    const wan::Conditioning& conditioning(int i);
-    Outcome sample(policies::CachePolicy& p, const torch::Tensor& noise, const wan::Conditioning& cond, const std::string& label, const Pair& pair);
-    store::Record record(const Outcome& o, const Prompt& pr, const Pair& pair);
-    void          add_metrics(store::Record& r, const torch::Tensor& frames, const torch::Tensor& ref, const torch::Tensor& mask);
+    // A run (or the reference) of one pair while its executions are interleaved with the pair's others.
+    struct Run {
+        policies::CachePolicy*           policy = nullptr;
+        std::string                      group;    // its store group
+        Outcome                          outcome;  // grows by one execution per round
+        std::vector<std::vector<double>> call_ms;  // per execution, [S * 2]
+        store::Record                    record;   // what the first execution gave: metrics, profile
+        bool                             failed = false;
+        bool                             shared = false;  // `none`: the reference's own executions
+    };
+    // What a pair's policy runs compare against.
+    struct Reference {
+        Run           run;
+        torch::Tensor mask;               // uint8 [F, H, W] foreground mask of its frames (models with a mask source)
+        bool          from_file = false;  // read back by --resume: no per-step series, so `none` is sampled again
+    };
+
+    // setup
+    void load_model();
+    void make_policies();
+    void select_pairs();
+    void encode_prompts();
+    void open_store();
+    // per pair
+    void run_pair(const Pair& pair);
+    void warm_up(const torch::Tensor& noise, const Prompt& pr);
+    bool start_reference(Reference& ref, const Pair& pair, const torch::Tensor& noise, const Prompt& pr);
+    void read_reference(Reference& ref, const Pair& pair);
+    Run  start_run(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref);
+    bool repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair& pair, const torch::Tensor& noise, const Prompt& pr);
+    void finish_reference(Reference& ref, const Pair& pair, const Prompt& pr);
+    void finish_run(Run& run, const Reference& ref, const Pair& pair, const Prompt& pr);
+    void fail_runs(const std::vector<std::string>& groups, const std::string& reason);
+    // helpers
+    const Prompt& prompt(int i);
+    const Prompt& conditioned_prompt(int i);
+    void          execute(Run& run, const torch::Tensor& noise, const Prompt& pr, const Pair& pair, int execution);
+    std::string   locate_non_finite(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, int flagged_call);
+    template <class F>
+    bool          guarded(Run& run, F&& step);
     void          progress(const std::string& what, const Pair& pair, int step, int steps);
 
-    const Experiment&                          x_;
-    const RunnerOptions&                       opt_;
-    Pipeline                                   pipe_;
+    const Experiment&                                   x_;
+    const RunnerOptions&                                opt_;
+    RunMetrics                                          metrics_;
+    Pipeline                                            pipe_;
+    std::unique_ptr<policies::NonePolicy>               none_;
     std::vector<std::unique_ptr<policies::CachePolicy>> policies_;
-    std::map<int, Prompt>                      prompts_;
-    wan::Conditioning                          negative_;
-    double                                     negative_ms_ = 0;
-    wan::Conditioning                          conditioning_;  // of prompt conditioned_ only: 14B's cross K/V are ~0.4 GB a branch
-    int                                        conditioned_ = -1;
-    std::optional<metrics::Lpips>              lpips_;
-    RunnerResult                               res_;
-    int                                        run_no_ = 0, runs_total_ = 0;
-    ProgressLine                               bar_{std::cerr, ProgressLine::stderr_is_terminal()};
+    std::vector<Pair>                                   pairs_;
+    std::map<int, Prompt>                               prompts_;
+    wan::Conditioning                                   negative_;
+    double                                              negative_ms_ = 0;
+    std::optional<store::Store>                         store_;
+    bool                                                warmed_ = false;
+    RunnerResult                                        res_;
+    int                                                 run_no_ = 0, runs_total_ = 0;
+    ProgressLine                                        bar_{std::cerr, ProgressLine::stderr_is_terminal()};
 };
-
-const Sweep::Prompt& Sweep::prompt(int i) {
-    auto it = prompts_.find(i);
-    if (it != prompts_.end()) return it->second;
-    Stopwatch  sw{res_.time.model_s};
-    const auto t0 = Clock::now();
-    Prompt     p;
-    p.cond = pipe_.text->encode(x_.prompts[size_t(i)]).to(pipe_.device());  // [L, text_dim]
-    synchronize(pipe_.device());
-    p.ms = ms_since(t0) + negative_ms_;
-    return prompts_.emplace(i, p).first->second;
-}
-
-const wan::Conditioning& Sweep::conditioning(int i) {
-    if (conditioned_ == i) return conditioning_;
-    prompt(i);
-    Stopwatch  sw{res_.time.model_s};
-    const auto t0 = Clock::now();
-    conditioning_ = pipe_.dit->condition(prompts_[i].cond, pipe_.latent_shape);
-    conditioned_  = i;
-    synchronize(pipe_.device());
-    if (!prompts_[i].conditioned) prompts_[i].ms += ms_since(t0);
-    prompts_[i].conditioned = true;
-    return conditioning_;
-}
-
-void Sweep::progress(const std::string& what, const Pair& pair, int step, int steps) {
-    if (opt_.quiet) return;
-    bar_.update("run " + std::to_string(run_no_) + "/" + std::to_string(runs_total_) + " " + what + " prompt " + std::to_string(pair.prompt) +
-                    " seed " + std::to_string(pair.seed) + " " + ProgressLine::bar(step, steps),
-                step == steps);
-}
-
-Outcome Sweep::sample(policies::CachePolicy& p, const torch::Tensor& noise, const wan::Conditioning& cond, const std::string& label,
-                      const Pair& pair) {
-    Stopwatch sw{res_.time.model_s};
-    Outcome   o;
-    const bool rss_reset = reset_peak_memory(pipe_.device());
-    std::vector<std::vector<double>> calls;
-    const int steps = x_.sampling.steps;
-    for (int r = 0; r < x_.repeats; ++r) {
-        p.reset();
-        sampling::CachedDenoiser cached(pipe_.dit, p, steps);
-        RecordingDenoiser        rec(cached, steps, x_.profile.similarity && r == 0,
-                                     [this](const torch::Tensor& latent, int64_t t, const wan::Conditioning& c) {
-                                         return first_non_finite_stage(*pipe_.dit, latent, t, c);
-                                     });
-        const auto               t0 = Clock::now();
-        auto res = sampling::sample_cfg(rec, noise, cond, negative_, x_.sampling, [&](int i, int n) {
-            if (r == 0) progress(label, pair, i, n);
-        });
-        o.dit_ms.push_back(ms_since(t0));
-        ++res_.sampling_runs;
-        res_.model_calls += int64_t(rec.call_ms().size());
-        const auto t1     = Clock::now();
-        if (!all_finite(res.final_latent))  // every model output was finite: the sampler's own update made it
-            throw NonFiniteError("NaN/Inf in the final latent after step " + std::to_string(steps - 1) + " of " + std::to_string(steps) +
-                                 " (the sampler's update; every model output was finite)");
-        auto       frames = pipe_.decoder->decode(res.final_latent.to(pipe_.device())).to(torch::kCPU);  // [F, 3, H, W]
-        o.decode_ms.push_back(ms_since(t1));
-        calls.push_back(rec.call_ms());
-        if (r == 0) {
-            o.latent = res.final_latent;
-            o.frames = frames;
-            o.rel_l1 = rec.rel_l1();
-            o.cosine = rec.cosine();
-            o.stats  = cached.stats();
-        }
-    }
-    o.memory = read_peak_memory(pipe_.device(), rss_reset);
-    o.call_ms.resize(calls[0].size());
-    for (size_t i = 0; i < o.call_ms.size(); ++i) {
-        std::vector<double> v;
-        for (const auto& c : calls) v.push_back(c[i]);
-        o.call_ms[i] = median(v);
-    }
-    return o;
-}
-
-store::Record Sweep::record(const Outcome& o, const Prompt& pr, const Pair& pair) {
-    store::Record r;
-    const int64_t S = x_.sampling.steps;
-    auto spread = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end()); };
-    const double dit = median(o.dit_ms), dec = median(o.decode_ms);
-    r.str_attrs["prompt"]       = x_.prompts[size_t(pair.prompt)];
-    r.num_attrs["prompt_index"] = pair.prompt;
-    r.num_attrs["seed"]         = double(pair.seed);
-    r.num_attrs["repeats"]      = x_.repeats;
-    r.datasets["latency/step_ms"]   = {vec_tensor(o.call_ms, {S, 2}), {}, {}, false};
-    r.datasets["latency/dit_ms"]    = {scalar(dit), {{"spread", spread(o.dit_ms)}}, {}, false};
-    r.datasets["latency/dit_ms_repeats"] = {vec_tensor(o.dit_ms, {int64_t(o.dit_ms.size())}), {}, {}, false};
-    r.datasets["latency/text_ms"]   = {scalar(pr.ms), {}, {{"note", "prompt and negative prompt: text encoding and the DiT's conditioning (text embedding, cross-attention K/V, RoPE), measured when first built (both are kept per prompt)"}}, false};
-    r.datasets["latency/decode_ms"] = {scalar(dec), {{"spread", spread(o.decode_ms)}}, {}, false};
-    r.datasets["latency/e2e_ms"]    = {scalar(pr.ms + dit + dec), {}, {{"note", "text_ms + dit_ms + decode_ms"}}, false};
-    r.datasets["cache/compute_mask"]    = {o.stats.compute_mask, {}, {}, false};
-    r.datasets["cache/flops_computed"]  = {scalar(o.stats.flops_computed), {}, {}, false};
-    r.datasets["cache/flops_full"]      = {scalar(o.stats.flops_full), {}, {}, false};
-    r.datasets["cache/computed_fraction"] = {scalar(o.stats.computed_fraction()), {}, {}, false};
-    r.datasets["cache/peak_cache_bytes"] = {scalar(double(o.stats.peak_cache_bytes)), {}, {}, false};
-    r.datasets["memory/peak_rss_bytes"] = {scalar(o.memory.rss_bytes), {},
-                                           {{"note", o.memory.rss_reset ? "peak resident set of this run's sampling loops and decodes (VmHWM, reset before the run)"
-                                                                        : "the process's peak resident set so far (could not reset VmHWM)"}},
-                                           false};
-    if (o.memory.cuda_bytes >= 0)
-        r.datasets["memory/cuda_peak_allocated_bytes"] = {scalar(o.memory.cuda_bytes), {},
-                                                          {{"note", "peak bytes allocated by LibTorch's CUDA caching allocator during this run's loops and decodes"}}, false};
-    if (pipe_.random_weights) r.str_attrs["weights"] = "random";
-    if (x_.profile.similarity) {
-        r.datasets["similarity/noise_pred_rel_l1"] = {vec_tensor(o.rel_l1, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
-        r.datasets["similarity/noise_pred_cos"]    = {vec_tensor(o.cosine, {S, 2}), {}, {{"axes", "step, branch (cond, uncond)"}}, false};
-    }
-    if (x_.video)
-        r.datasets["video"] = {((o.frames.permute({0, 2, 3, 1}) + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).contiguous(), {}, {}, true};
-    return r;
-}
-
-void Sweep::add_metrics(store::Record& r, const torch::Tensor& frames, const torch::Tensor& ref, const torch::Tensor& mask) {
-    Stopwatch sw{res_.time.metrics_s};
-    auto put = [&](const metrics::Series& s) {
-        r.datasets["metrics/" + s.name] = {vec_tensor(s.per_frame, {int64_t(s.per_frame.size())}), {{"mean", s.mean}}, {{"note", s.note}}, false};
-    };
-    for (const auto& m : x_.metrics) {
-        if (m.name == "psnr") put(metrics::psnr(frames, ref));
-        else if (m.name == "ssim") put(metrics::ssim(frames, ref));
-        else if (m.name == "ms_ssim") put(metrics::ms_ssim(frames, ref));
-        else if (m.name == "lpips_proxy") put(metrics::lpips_proxy(frames, ref));
-        else if (m.name == "lpips") put((*lpips_)(frames, ref));
-        else if (m.name == "flicker") put(metrics::flicker(frames, ref));
-        else if (m.name == "region") {
-            auto [fg, bg] = metrics::region_psnr(frames, ref, mask);
-            put(fg), put(bg);
-        }
-    }
-}
 
 RunnerResult Sweep::run() {
     const auto t_start = Clock::now();
+    load_model();
+    make_policies();
+    select_pairs();
+    encode_prompts();
+    open_store();
+    for (const auto& pair : pairs_) run_pair(pair);
+    res_.time.total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+    return res_;
+}
+
+// ---- setup ----
+
+void Sweep::load_model() {
     set_cpu_threads(x_.model.threads);
-    for (const auto& m : x_.metrics)
-        if (m.name == "lpips") lpips_ = metrics::Lpips::load(m.weights, m.spatial);
     {
         Stopwatch sw{res_.time.model_s};
         pipe_ = load_pipeline(x_.model, x_.path);
     }
-    const bool region = std::any_of(x_.metrics.begin(), x_.metrics.end(), [](const MetricSpec& m) { return m.name == "region"; });
-    if (region && !pipe_.foreground_mask)
+    if (metrics_.wants("region") && !pipe_.foreground_mask)
         input_error(x_.path + ": metrics: region needs a foreground mask source, which model '" + pipe_.label + "' does not have");
     check_mask_source(pipe_, x_);
+}
 
+void Sweep::make_policies() {
     const auto& cfg = pipe_.dit->config();
     const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
-    std::map<std::string, std::string> tags;
+    std::map<std::string, std::string> tags;  // tag -> where it was written
     for (const auto& s : x_.policies) {
         policies_.push_back(policies::make_policy(s.node, facts, s.source));
         const auto tag = policies_.back()->tag();
@@ -262,8 +166,35 @@ RunnerResult Sweep::run() {
         tags[tag] = s.source;
         res_.policy_tags.push_back(tag);
     }
-    policies::NonePolicy none(facts);
+    none_ = std::make_unique<policies::NonePolicy>(facts);
+}
 
+void Sweep::select_pairs() {
+    for (const auto& p : grid_pairs(x_))
+        if (opt_.shard.owns(p.index)) pairs_.push_back(p);
+    runs_total_ = int(pairs_.size() * (policies_.size() + 1));
+    res_.pairs  = pairs_;
+}
+
+// The negative prompt, then every caption of this shard: a bad caption is refused before the file is touched.
+void Sweep::encode_prompts() {
+    {
+        Stopwatch sw{res_.time.model_s};
+        const auto t0 = Clock::now();
+        negative_     = pipe_.dit->condition(pipe_.text->encode(pipe_.negative_prompt).to(pipe_.device()), pipe_.latent_shape);
+        synchronize(pipe_.device());
+        negative_ms_  = ms_since(t0);
+    }
+    for (const auto& pair : pairs_) {
+        try {
+            prompt(pair.prompt);
+        } catch (const InputError& e) {
+            input_error(x_.path + ": prompts." + std::to_string(pair.prompt) + ": " + e.what());
+        }
+    }
+}
+
+void Sweep::open_store() {
     store::FileInfo info;
     info.format_version  = store::kFormatVersion;
     info.profdit_version = build_version();
@@ -276,132 +207,299 @@ RunnerResult Sweep::run() {
     info.shard           = opt_.shard.text();
     info.model           = pipe_.fingerprint;
     res_.file            = opt_.out.empty() ? x_.output : opt_.out;
-    std::vector<Pair> pairs;
-    for (const auto& p : grid_pairs(x_))
-        if (opt_.shard.owns(p.index)) pairs.push_back(p);
-    runs_total_ = int(pairs.size() * (policies_.size() + 1));
-    res_.pairs  = pairs;
+    Stopwatch sw{res_.time.store_s};
+    store_.emplace(store::Store::open(res_.file, info, opt_.resume));
+}
 
-    {
+// ---- per pair ----
+
+// Round 1: the reference, then every policy run, each sampled, decoded, compared and its record prepared.
+// Rounds 2..repeats: every sampling loop again in the same order, for the timings only, so machine drift
+// hits the reference and the runs alike. Each record gets its medians and is written right after its run's
+// last execution (with repeats 1, as soon as the run is done).
+void Sweep::run_pair(const Pair& pair) {
+    std::vector<size_t> todo;  // policy settings not yet done for this pair
+    for (size_t i = 0; i < policies_.size(); ++i)
+        if (store_->status(run_group(policies_[i]->tag(), pair)) != "done") todo.push_back(i);
+    const bool ref_done = store_->status(pair.reference) == "done";
+    const int  done     = int(policies_.size() - todo.size()) + int(ref_done);
+    res_.skipped += done;
+    run_no_ += done;
+    if (todo.empty() && ref_done) return;
+
+    const Prompt& pr    = conditioned_prompt(pair.prompt);
+    const auto    noise = sampling::seeded_noise(pipe_.latent_shape, pair.seed).to(pipe_.device());  // [C, F, H, W]
+    warm_up(noise, pr);
+    Reference ref;
+    if (ref_done) {
+        read_reference(ref, pair);
+    } else if (!start_reference(ref, pair, noise, pr)) {  // this pair's runs cannot be compared: all fail, the sweep goes on
+        std::vector<std::string> groups;
+        for (size_t i : todo) groups.push_back(run_group(policies_[i]->tag(), pair));
+        run_no_ += int(groups.size());
+        fail_runs(groups, "its reference " + pair.reference + " failed");
+        return;
+    }
+    if (pipe_.foreground_mask) {
+        Stopwatch sw{res_.time.metrics_s};
+        ref.mask = pipe_.foreground_mask(ref.run.outcome.frames.to(torch::kCPU), x_.prompts[size_t(pair.prompt)]);  // [F, H, W]
+    }
+    const bool one_round = x_.repeats == 1;
+    if (one_round && !ref.from_file) finish_reference(ref, pair, pr);
+    std::vector<Run> runs;
+    for (size_t i : todo) {
+        runs.push_back(start_run(*policies_[i], pair, noise, pr, ref));
+        if (one_round) finish_run(runs.back(), ref, pair, pr);
+    }
+    repeat_executions(ref, runs, pair, noise, pr);
+}
+
+// Untimed full runs before the sweep's first timed one: kernel selection and allocator growth stay out of the timings.
+void Sweep::warm_up(const torch::Tensor& noise, const Prompt& pr) {
+    if (warmed_) return;
+    Stopwatch sw{res_.time.model_s};
+    sampling::CachedDenoiser d(pipe_.dit, *none_, x_.sampling.steps);
+    sampling::warm_up(d, noise, pr.cond, negative_, x_.sampling, x_.warmup_runs);
+    warmed_ = true;
+}
+
+// The reference's first execution and its profile (when asked); false (and the reference marked failed) when
+// a model output is not finite.
+bool Sweep::start_reference(Reference& ref, const Pair& pair, const torch::Tensor& noise, const Prompt& pr) {
+    ++run_no_;
+    ref.run.policy = none_.get();
+    ref.run.group  = pair.reference;
+    store_->set_status(pair.reference, "running");
+    try {
+        execute(ref.run, noise, pr, pair, 0);
+    } catch (const NonFiniteError& e) {
+        std::cerr << "\nprofdit: run " << pair.reference << " failed: " << e.what() << "\n";
+        store_->set_status(pair.reference, std::string("failed: ") + e.what());
+        ++res_.failed;
+        return false;
+    }
+    if (x_.profile.attention) {
         Stopwatch sw{res_.time.model_s};
-        const auto t0 = Clock::now();
-        negative_     = pipe_.dit->condition(pipe_.text->encode(pipe_.negative_prompt), pipe_.latent_shape);
-        synchronize(pipe_.device());
-        negative_ms_  = ms_since(t0);
+        progress("profiling", pair, 0, 1);
+        add_profile(ref.run.record, profile_reference(pipe_, x_, pair, noise, pr.cond, negative_, ref.run.outcome.frames.to(torch::kCPU)), x_.profile);
+        progress("profiling", pair, 1, 1);
     }
-    for (const auto& pair : pairs) {  // a bad caption is refused before the file is touched
-        try {
-            prompt(pair.prompt);
-        } catch (const InputError& e) {
-            input_error(x_.path + ": prompts." + std::to_string(pair.prompt) + ": " + e.what());
-        }
-    }
+    return true;
+}
 
-    std::optional<store::Store> st;
-    {
-        Stopwatch sw{res_.time.store_s};
-        st.emplace(store::Store::open(res_.file, info, opt_.resume));
-    }
+// A reference finished by an earlier process (--resume): its latent decoded again, its DiT-loop time as stored.
+void Sweep::read_reference(Reference& ref, const Pair& pair) {
+    Stopwatch sw{res_.time.store_s};
+    auto& o       = ref.run.outcome;
+    ref.from_file = true;
+    o.latent      = store_->read_dataset(pair.reference + "/latent");
+    o.frames      = pipe_.decoder->decode(o.latent.to(pipe_.device()));  // [F, 3, H, W]
+    o.dit_ms      = {store_->read_dataset(pair.reference + "/latency/dit_ms").item<double>()};
+}
 
-    bool warmed = false;
-    for (const auto& pair : pairs) {
-        std::vector<size_t> todo;
-        for (size_t i = 0; i < policies_.size(); ++i)
-            if (st->status(run_group(policies_[i]->tag(), pair)) != "done") todo.push_back(i);
-        const bool ref_done = st->status(pair.reference) == "done";
-        res_.skipped += int(policies_.size() - todo.size()) + int(ref_done);
-        run_no_ += int(policies_.size() - todo.size()) + int(ref_done);
-        if (todo.empty() && ref_done) continue;
+// A policy setting's first execution on the pair, compared with the reference (the metrics go into its record).
+Sweep::Run Sweep::start_run(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref) {
+    Run run;
+    run.policy = &pol;
+    run.group  = run_group(pol.tag(), pair);
+    // the reference itself, not computed twice; but a reference read back by --resume lacks the per-step
+    // series, so then `none` is sampled again
+    run.shared = pol.name() == "none" && !ref.from_file;
+    ++run_no_;
+    guarded(run, [&] {
+        store_->set_status(run.group, "running");
+        if (run.shared) progress(pol.tag() + " (the reference)", pair, 1, 1);
+        else execute(run, noise, pr, pair, 0);
+        Stopwatch sw{res_.time.metrics_s};
+        metrics_.add(run.record, (run.shared ? ref.run : run).outcome.frames, ref.run.outcome.frames, ref.mask);
+        if (!x_.video) run.outcome.frames = torch::Tensor();  // compared: only a video record needs them again
+    });
+    return run;
+}
 
-        const auto&   cond  = conditioning(pair.prompt);
-        const Prompt& pr    = prompt(pair.prompt);
-        const auto    noise = sampling::seeded_noise(pipe_.latent_shape, pair.seed).to(pipe_.device());  // [C, F, H, W]
-        if (!warmed) {  // untimed full runs: kernel selection and allocator growth stay out of the timings
-            Stopwatch sw{res_.time.model_s};
-            for (int w = 0; w < x_.warmup_runs; ++w) {
-                sampling::CachedDenoiser d(pipe_.dit, none, x_.sampling.steps);
-                sampling::sample_cfg(d, noise, cond, negative_, x_.sampling);
-            }
-            warmed = true;
-        }
-
-        Outcome ref;
-        if (ref_done) {
-            Stopwatch sw{res_.time.store_s};
-            ref.latent = st->read_dataset(pair.reference + "/latent");
-            ref.frames = pipe_.decoder->decode(ref.latent.to(pipe_.device())).to(torch::kCPU);
-            ref.dit_ms = {st->read_dataset(pair.reference + "/latency/dit_ms").item<double>()};
-        } else {
-            ++run_no_;
-            st->set_status(pair.reference, "running");
+// Executions 2..repeats of the reference and of every run still standing, interleaved; in the last round
+// each record is written after its execution. False when the reference failed (then the pair's runs are
+// marked failed).
+bool Sweep::repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair& pair, const torch::Tensor& noise, const Prompt& pr) {
+    const int last = x_.repeats - 1;
+    for (int e = 1; e <= last; ++e) {
+        if (!ref.from_file) {
             try {
-                ref = sample(none, noise, cond, "reference", pair);
-            } catch (const NonFiniteError& e) {  // this pair's runs cannot be compared: all fail, the sweep goes on
-                std::cerr << "\nprofdit: run " << pair.reference << " failed: " << e.what() << "\n";
-                st->set_status(pair.reference, std::string("failed: ") + e.what());
-                for (size_t i : todo) {
-                    ++run_no_;
-                    st->set_status(run_group(policies_[i]->tag(), pair), "failed: its reference " + pair.reference + " failed");
-                }
-                res_.failed += int(todo.size()) + 1;
-                continue;
-            }
-            auto rec = record(ref, pr, pair);
-            rec.str_attrs["policy"] = "none";
-            rec.datasets["latent"]  = {ref.latent.to(torch::kFloat32).contiguous(), {}, {}, false};
-            if (x_.profile.attention) {
-                Stopwatch sw{res_.time.model_s};
-                progress("profiling", pair, 0, 1);
-                add_profile(rec, profile_reference(pipe_, x_, pair, noise, cond, negative_, ref.frames), x_.profile);
-                progress("profiling", pair, 1, 1);
-            }
-            Stopwatch sw{res_.time.store_s};
-            st->write(pair.reference, rec, "done");
-            ++res_.computed;
-        }
-        torch::Tensor mask;
-        if (pipe_.foreground_mask) {
-            Stopwatch sw{res_.time.metrics_s};
-            mask = pipe_.foreground_mask(ref.frames, x_.prompts[size_t(pair.prompt)]);  // [F, H, W]
-        }
-
-        for (size_t i : todo) {
-            auto&      pol   = *policies_[i];
-            const auto group = run_group(pol.tag(), pair);
-            ++run_no_;
-            try {
-                st->set_status(group, "running");
-                // the reference itself, not computed twice; but a reference read back by --resume lacks the
-                // per-step series, so then `none` is sampled again
-                const bool shared = pol.name() == "none" && !ref_done;
-                Outcome    o      = shared ? ref : sample(pol, noise, cond, pol.tag(), pair);
-                if (shared) progress(pol.tag() + " (the reference)", pair, 1, 1);
-                auto rec = record(o, pr, pair);
-                rec.str_attrs["policy"]        = pol.name();
-                rec.str_attrs["policy_tag"]    = pol.tag();
-                rec.str_attrs["policy_params"] = emit(pol.params());
-                rec.str_attrs["reference"]     = pair.reference;
-                rec.num_attrs["speedup"]       = median(ref.dit_ms) / median(o.dit_ms);
-                if (shared) rec.str_attrs["shared_reference"] = "yes";
-                if (pipe_.foreground_mask) rec.str_attrs["mask_source"] = pipe_.mask_source;
-                add_metrics(rec, o.frames, ref.frames, mask);
-                Stopwatch sw{res_.time.store_s};
-                st->write(group, rec, "done");
-                ++res_.computed;
-            } catch (const store::h5::WriteError&) {
-                throw;  // the file cannot take more: the sweep ends here (the file keeps its finished runs)
-            } catch (const InputError&) {
-                st->set_status(group, "failed: bad input");
-                throw;
-            } catch (const std::exception& e) {
-                std::cerr << "\nprofdit: run " << group << " failed: " << e.what() << "\n";
-                st->set_status(group, std::string("failed: ") + e.what());
+                execute(ref.run, noise, pr, pair, e);
+                if (e == last) finish_reference(ref, pair, pr);
+            } catch (const NonFiniteError& err) {
+                std::cerr << "\nprofdit: run " << pair.reference << " failed: " << err.what() << "\n";
+                store_->set_status(pair.reference, std::string("failed: ") + err.what());
                 ++res_.failed;
+                std::vector<std::string> groups;
+                for (const auto& run : runs)
+                    if (!run.failed) groups.push_back(run.group);
+                fail_runs(groups, "its reference " + pair.reference + " failed");
+                return false;
             }
         }
+        for (auto& run : runs) {
+            if (!run.failed && !run.shared) guarded(run, [&] { execute(run, noise, pr, pair, e); });
+            if (e == last) finish_run(run, ref, pair, pr);
+        }
     }
-    res_.time.total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
-    return res_;
+    return true;
+}
+
+void Sweep::finish_reference(Reference& ref, const Pair& pair, const Prompt& pr) {
+    auto& o   = ref.run.outcome;
+    o.call_ms = median_per_call(ref.run.call_ms);
+    auto rec  = outcome_record(o, x_, pair, pr.ms, pipe_.random_weights);
+    for (auto& [path, ds] : ref.run.record.datasets) rec.datasets[path] = ds;  // the profile
+    rec.str_attrs["policy"] = "none";
+    rec.datasets["latent"]  = {o.latent.to(torch::kFloat32).contiguous(), {}, {}, false};
+    Stopwatch sw{res_.time.store_s};
+    store_->write(pair.reference, rec, "done");
+    ++res_.computed;
+}
+
+// The run's record with its timings (medians of its executions, the speedup against the reference's) and
+// the metrics of its first execution, written.
+void Sweep::finish_run(Run& run, const Reference& ref, const Pair& pair, const Prompt& pr) {
+    if (run.failed) return;
+    guarded(run, [&] {
+        auto& pol = *run.policy;
+        if (!run.shared) run.outcome.call_ms = median_per_call(run.call_ms);
+        const Outcome& o   = run.shared ? ref.run.outcome : run.outcome;
+        auto           rec = outcome_record(o, x_, pair, pr.ms, pipe_.random_weights);
+        for (auto& [path, ds] : run.record.datasets) rec.datasets[path] = ds;  // the metrics
+        const auto speedups            = execution_speedups(ref.run.outcome.dit_ms, o.dit_ms);
+        rec.str_attrs["policy"]        = pol.name();
+        rec.str_attrs["policy_tag"]    = pol.tag();
+        rec.str_attrs["policy_params"] = emit(pol.params());
+        rec.str_attrs["reference"]     = pair.reference;
+        rec.num_attrs["speedup"]       = median(ref.run.outcome.dit_ms) / median(o.dit_ms);
+        rec.datasets["latency/speedup_repeats"] = {series_tensor(speedups, {int64_t(speedups.size())}), {},
+                                                   {{"note", "reference dit_ms / this run's dit_ms, per execution (interleaved)"}}, false};
+        if (run.shared) rec.str_attrs["shared_reference"] = "yes";
+        if (pipe_.foreground_mask) rec.str_attrs["mask_source"] = pipe_.mask_source;
+        Stopwatch sw{res_.time.store_s};
+        store_->write(run.group, rec, "done");
+        ++res_.computed;
+    });
+}
+
+// Marks the given runs failed with `reason`.
+void Sweep::fail_runs(const std::vector<std::string>& groups, const std::string& reason) {
+    for (const auto& g : groups) store_->set_status(g, "failed: " + reason);
+    res_.failed += int(groups.size());
+}
+
+// ---- helpers ----
+
+const Sweep::Prompt& Sweep::prompt(int i) {
+    auto it = prompts_.find(i);
+    if (it != prompts_.end()) return it->second;
+    Stopwatch  sw{res_.time.model_s};
+    const auto t0 = Clock::now();
+    Prompt     p;
+    p.text = pipe_.text->encode(x_.prompts[size_t(i)]).to(pipe_.device());  // [L, text_dim]
+    synchronize(pipe_.device());
+    p.ms = ms_since(t0) + negative_ms_;
+    return prompts_.emplace(i, p).first->second;
+}
+
+// The prompt with its DiT conditioning (text embedding, cross-attention K/V, RoPE) built, before its timed
+// runs; other prompts' conditionings are dropped.
+const Sweep::Prompt& Sweep::conditioned_prompt(int i) {
+    prompt(i);
+    Prompt& p = prompts_.at(i);
+    if (!p.cond.context.defined()) {
+        for (auto& [j, other] : prompts_) other.cond = wan::Conditioning{};
+        Stopwatch  sw{res_.time.model_s};
+        const auto t0 = Clock::now();
+        p.cond = pipe_.dit->condition(p.text, pipe_.latent_shape);
+        synchronize(pipe_.device());
+        if (!p.conditioned) p.ms += ms_since(t0);
+        p.conditioned = true;
+    }
+    return p;
+}
+
+void Sweep::progress(const std::string& what, const Pair& pair, int step, int steps) {
+    if (opt_.quiet) return;
+    bar_.update("run " + std::to_string(run_no_) + "/" + std::to_string(runs_total_) + " " + what + " prompt " + std::to_string(pair.prompt) +
+                    " seed " + std::to_string(pair.seed) + " " + ProgressLine::bar(step, steps),
+                step == steps);
+}
+
+// Runs `step` for `run`: a runtime failure marks the run failed (the sweep goes on); bad input and a file
+// that cannot take more end the sweep.
+template <class F>
+bool Sweep::guarded(Run& run, F&& step) {
+    try {
+        step();
+        return true;
+    } catch (const store::h5::WriteError&) {
+        throw;  // the file cannot take more: the sweep ends here (the file keeps its finished runs)
+    } catch (const InputError&) {
+        store_->set_status(run.group, "failed: bad input");
+        throw;
+    } catch (const std::exception& e) {
+        std::cerr << "\nprofdit: run " << run.group << " failed: " << e.what() << "\n";
+        store_->set_status(run.group, std::string("failed: ") + e.what());
+        run.failed = true;
+        ++res_.failed;
+        return false;
+    }
+}
+
+// One execution of a run: its sampling loop, timed (sampling::timed_sample: only the loop is inside the
+// timed region; NaN/Inf flags and the similarity stay on the device until after it), then its decode. The
+// first execution keeps the latent, the frames, the series and the cache statistics. A flagged NaN/Inf
+// output throws NonFiniteError after the loop, located by an untimed replay.
+void Sweep::execute(Run& run, const torch::Tensor& noise, const Prompt& pr, const Pair& pair, int execution) {
+    Stopwatch  sw{res_.time.model_s};
+    auto&      p     = *run.policy;
+    auto&      o     = run.outcome;
+    const int  steps = x_.sampling.steps;
+    const bool first = execution == 0;
+    const auto label = run.group == pair.reference ? std::string("reference") : p.tag();
+    const bool rss_reset = reset_peak_memory(pipe_.device());
+    p.reset();
+    sampling::CachedDenoiser cached(pipe_.dit, p, steps);
+    sampling::TimedDenoiser  timed(cached, pipe_.device());
+    RecordingDenoiser        rec(timed, steps, x_.profile.similarity && first);
+    auto ts = sampling::timed_sample(rec, pipe_.device(), noise, pr.cond, negative_, x_.sampling, [&](int i, int n) {
+        progress(first ? label : label + " repeat " + std::to_string(execution + 1) + "/" + std::to_string(x_.repeats), pair, i, n);
+    });
+    ++res_.sampling_runs;
+    res_.model_calls += int64_t(2 * steps);
+    const int flagged = rec.first_non_finite();
+    if (flagged >= 0) throw NonFiniteError(locate_non_finite(p, noise, pr, flagged));
+    if (!all_finite(ts.result.final_latent))  // every model output was finite: the sampler's own update made it
+        throw NonFiniteError("NaN/Inf in the final latent after step " + std::to_string(steps - 1) + " of " + std::to_string(steps) +
+                             " (the sampler's update; every model output was finite)");
+    DeviceTimer decode(pipe_.device());
+    decode.start();
+    auto frames = pipe_.decoder->decode(ts.result.final_latent.to(pipe_.device()));  // [F, 3, H, W]
+    decode.stop();
+    o.dit_ms.push_back(ts.loop_ms);
+    o.decode_ms.push_back(decode.read_ms().at(0));
+    run.call_ms.push_back(timed.call_ms());
+    o.timer = sampling::timer_name(pipe_.device());
+    const auto mem = read_peak_memory(pipe_.device(), rss_reset);
+    o.memory       = first ? mem : max_peak(o.memory, mem);
+    if (first) {
+        o.latent = ts.result.final_latent;
+        o.frames = frames;  // on the run's device: the metrics are computed there
+        o.rel_l1 = rec.rel_l1();
+        o.cosine = rec.cosine();
+        o.stats  = cached.stats();
+    }
+}
+
+// The message for a loop whose flags found a NaN/Inf model output: the run sampled again, untimed, with
+// every output checked as it comes, so the first bad call is named with where in the model it started.
+std::string Sweep::locate_non_finite(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, int flagged_call) {
+    p.reset();
+    sampling::CachedDenoiser cached(pipe_.dit, p, x_.sampling.steps);
+    return replay_non_finite(cached, *pipe_.dit, noise, pr.cond, negative_, x_.sampling, flagged_call);
 }
 
 }  // namespace

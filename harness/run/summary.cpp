@@ -21,7 +21,14 @@ std::vector<SummaryRow> summarize(const std::string& file, const std::vector<std
             auto num = [&](const std::string& d) { return st.read_dataset(g + "/" + d).to(torch::kFloat64).item<double>(); };
             row.computed += num("cache/computed_fraction");
             row.ideal_speedup += num("cache/flops_full") / num("cache/flops_computed");
-            row.speedup += st.read_num_attr(g, "speedup");
+            const double speedup = st.read_num_attr(g, "speedup");
+            row.speedup += speedup;
+            if (st.exists(g + "/latency/speedup_repeats")) {
+                const auto v = st.read_dataset(g + "/latency/speedup_repeats").to(torch::kFloat64).contiguous();  // [repeats]
+                row.speedups.insert(row.speedups.end(), v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+            } else {
+                row.speedups.push_back(speedup);
+            }
             row.dit_ms += num("latency/dit_ms");
             row.e2e_ms += num("latency/e2e_ms");
             if (st.exists(g + "/memory/peak_rss_bytes")) row.peak_rss_bytes = std::max(row.peak_rss_bytes, num("memory/peak_rss_bytes"));

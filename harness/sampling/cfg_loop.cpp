@@ -1,10 +1,6 @@
 #include "sampling/cfg_loop.h"
 
-#include <chrono>
-
 #include <ATen/CPUGeneratorImpl.h>
-
-#include "common/device.h"
 
 namespace profdit::sampling {
 
@@ -17,8 +13,8 @@ torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed) {
     return at::normal(0.0, 1.0, shape, gen);
 }
 
-SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& prompt_cond,
-                        const wan::Conditioning& unprompt_cond, const SampleOptions& opt, const StepCallback& on_step) {
+SampleResult sample_cfg_on_device(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& prompt_cond,
+                                  const wan::Conditioning& unprompt_cond, const SampleOptions& opt, const StepCallback& on_step) {
     torch::NoGradGuard no_grad;
     auto scheduler = make_scheduler(opt.solver, opt.steps, opt.shift);
     SampleResult res;
@@ -27,19 +23,24 @@ SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const wa
     auto latent  = noise.to(torch::kFloat32);                                  // [C, F, H, W]
     std::vector<torch::Tensor> steps;
     for (int i = 0; i < scheduler->steps(); ++i) {
-        const auto    t0     = std::chrono::steady_clock::now();
         const int64_t t      = scheduler->timestep();
         auto          cond   = denoiser.predict(i, kCond, latent, t, prompt_cond).to(torch::kFloat32);     // [C, F, H, W]
         auto          uncond = denoiser.predict(i, kUncond, latent, t, unprompt_cond).to(torch::kFloat32); // [C, F, H, W]
         auto          guided = uncond + opt.guide * (cond - uncond);                                        // [C, F, H, W]
         latent               = scheduler->step(guided, latent);
-        if (opt.keep_steps) steps.push_back(latent.to(torch::kCPU));
-        synchronize(latent.device());
-        res.step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        if (opt.keep_steps) steps.push_back(latent);  // on the device: no copy inside the loop
         if (on_step) on_step(i + 1, scheduler->steps());
     }
-    res.final_latent = latent.to(torch::kCPU);
-    if (opt.keep_steps) res.step_latent = torch::stack(steps);
+    res.final_latent = latent;
+    if (opt.keep_steps) res.step_latent = torch::stack(steps);  // [N, C, F, H, W]
+    return res;
+}
+
+SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& prompt_cond,
+                        const wan::Conditioning& unprompt_cond, const SampleOptions& opt, const StepCallback& on_step) {
+    auto res         = sample_cfg_on_device(denoiser, noise, prompt_cond, unprompt_cond, opt, on_step);
+    res.final_latent = res.final_latent.to(torch::kCPU);
+    if (res.step_latent.defined()) res.step_latent = res.step_latent.to(torch::kCPU);
     return res;
 }
 

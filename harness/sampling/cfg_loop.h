@@ -44,7 +44,6 @@ struct SampleResult {
     torch::Tensor final_latent;  // [C, F, H, W]
     torch::Tensor step_latent;   // [N, C, F, H, W] (latent after each step), when kept
     Schedule      schedule;
-    std::vector<double> step_ms;  // wall time of each step (both branches and the solver)
 };
 
 using StepCallback = std::function<void(int step, int steps)>;
@@ -54,8 +53,14 @@ torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed);
 
 // WanT2V.generate's loop: per step cond and uncond calls, guided = uncond + g (cond - uncond), solver step.
 // The branches' conditionings come from WanModel::condition (text contexts and the noise's shape), built
-// once per prompt outside this loop.
+// once per prompt outside this loop. The latents come back on the CPU.
 SampleResult sample_cfg(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& cond,
                         const wan::Conditioning& uncond, const SampleOptions& opt, const StepCallback& on_step = nullptr);
+
+// The same loop with nothing copied to the host and no synchronisation: final_latent and step_latent stay
+// on the denoiser's device (what the timed loop runs; sample_cfg copies them afterwards).
+SampleResult sample_cfg_on_device(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& cond,
+                                  const wan::Conditioning& uncond, const SampleOptions& opt,
+                                  const StepCallback& on_step = nullptr);
 
 }  // namespace profdit::sampling

@@ -21,12 +21,14 @@
 #include "common/device.h"
 #include "common/threads.h"
 #include "io/safetensors.h"
+#include "metrics/psnr.h"
 #include "metrics/ssim.h"
 #include "sampling/scheduler.h"
 #include "wan/attention.h"
 #include "wan/checkpoint.h"
 #include "wan/dit.h"
 #ifdef PROFDIT_HAVE_HDF5
+#include "run/run_metrics.h"
 #include "store/store.h"
 #endif
 
@@ -213,8 +215,9 @@ void BM_UniPCStep(benchmark::State& state) {  // Wan2.1-1.3B's latent for 81x480
     state.SetLabel("latent 16x21x60x104, 50 steps cycled");
 }
 
-// ---- metrics: SSIM / MS-SSIM on 480x832 frames: the whole 81-frame video on CUDA, 2 of its frames on the CPU
-// (frames/s extrapolates); registered in main, where the device is known --------------------------------------
+// ---- metrics: PSNR / SSIM / MS-SSIM / LPIPS-proxy and a run's whole metric set on 480x832 frames, on the
+// benchmark's device (the run's device computes them too): the whole 81-frame video on CUDA, 2 of its frames
+// on the CPU (frames/s extrapolates); registered in main, where the device is known ----------------------------
 
 template <class Metric>
 void frames_bench(benchmark::State& state, Metric metric) {
@@ -230,6 +233,19 @@ void frames_bench(benchmark::State& state, Metric metric) {
 
 void BM_SSIM(benchmark::State& state) { frames_bench(state, metrics::ssim); }
 void BM_MSSSIM(benchmark::State& state) { frames_bench(state, metrics::ms_ssim); }
+void BM_PSNR(benchmark::State& state) { frames_bench(state, metrics::psnr); }
+void BM_LPIPSProxy(benchmark::State& state) { frames_bench(state, metrics::lpips_proxy); }
+#ifdef PROFDIT_HAVE_HDF5
+// What a run with metrics [psnr, ssim, ms_ssim, lpips_proxy] spends per video (MS-SSIM computed once).
+void BM_RunMetrics(benchmark::State& state) {
+    const run::RunMetrics m({{"psnr", "", true}, {"ssim", "", true}, {"ms_ssim", "", true}, {"lpips_proxy", "", true}});
+    frames_bench(state, [&](const torch::Tensor& test, const torch::Tensor& ref) {
+        store::Record r;
+        m.add(r, test, ref, torch::Tensor());
+        return r.datasets.size();
+    });
+}
+#endif
 
 // ---- I/O --------------------------------------------------------------------------------------------------
 
@@ -306,6 +322,11 @@ int main(int argc, char** argv) {
     const int64_t frames = device().is_cuda() ? 81 : 2;
     benchmark::RegisterBenchmark("BM_SSIM", BM_SSIM)->Arg(frames)->UseManualTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_MSSSIM", BM_MSSSIM)->Arg(frames)->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_PSNR", BM_PSNR)->Arg(frames)->UseManualTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_LPIPSProxy", BM_LPIPSProxy)->Arg(frames)->UseManualTime()->Unit(benchmark::kMillisecond);
+#ifdef PROFDIT_HAVE_HDF5
+    benchmark::RegisterBenchmark("BM_RunMetrics", BM_RunMetrics)->Arg(frames)->UseManualTime()->Unit(benchmark::kMillisecond);
+#endif
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
     benchmark::RunSpecifiedBenchmarks();
