@@ -75,10 +75,12 @@ with h5py.File(dst, "r+") as f:
 
 std::string fixture_dir() { return (fs::temp_directory_path() / ("profdit-report-fixture-" + std::to_string(::getpid()))).string(); }
 
-// The real short run, once per process.
+// The real short run, once per process. A folder left by an earlier process with the same pid (pids are
+// reused across test runs) is removed first: the run refuses to overwrite an existing output.
 const std::string& fixture() {
     static const std::string path = [] {
         const auto dir = fixture_dir();
+        fs::remove_all(dir);
         fs::create_directories(dir);
         write(dir + "/tiny.yaml",
               "name: tiny\n"
