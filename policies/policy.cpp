@@ -24,19 +24,24 @@ using Factory = std::unique_ptr<CachePolicy> (*)(io::Options&, const ModelFacts&
 struct Entry {
     Factory                  make;
     std::vector<std::string> list_options;  // options whose value is itself a list
+    Knob                     knob;          // option "" when the policy has no continuous knob
 };
+
+// The rel-L1 / error thresholds: 0 never reuses; 10 is far above any accumulated change measured on the
+// embedded model or in the methods' own code (their defaults are 0.05-0.3), so it reuses all it may.
+const Knob kThreshold{"threshold", 1e-4, 10.0};
 
 const std::vector<std::pair<std::string, Entry>>& registry() {
     static const std::vector<std::pair<std::string, Entry>> r = {
-        {"none", {make_none, {}}},
-        {"step_skip", {make_step_skip, {}}},
-        {"teacache", {make_teacache, {"coefficients"}}},
-        {"profiling_dit", {make_profiling_dit, {"background_blocks"}}},
-        {"fbcache", {make_fbcache, {}}},
-        {"dbcache", {make_dbcache, {}}},
-        {"magcache", {make_magcache, {}}},
-        {"easycache", {make_easycache, {}}},
-        {"taylorseer", {make_taylorseer, {}}}};
+        {"none", {make_none, {}, {}}},
+        {"step_skip", {make_step_skip, {}, {}}},
+        {"teacache", {make_teacache, {"coefficients"}, kThreshold}},
+        {"profiling_dit", {make_profiling_dit, {"background_blocks"}, {}}},
+        {"fbcache", {make_fbcache, {}, kThreshold}},
+        {"dbcache", {make_dbcache, {}, kThreshold}},
+        {"magcache", {make_magcache, {}, kThreshold}},
+        {"easycache", {make_easycache, {}, kThreshold}},
+        {"taylorseer", {make_taylorseer, {}, {}}}};
     return r;
 }
 
@@ -77,6 +82,12 @@ bool option_is_list(const std::string& policy, const std::string& option) {
     for (const auto& [n, entry] : registry())
         if (n == policy) return std::find(entry.list_options.begin(), entry.list_options.end(), option) != entry.list_options.end();
     return false;
+}
+
+const Knob* continuous_knob(const std::string& policy) {
+    for (const auto& [n, entry] : registry())
+        if (n == policy) return entry.knob.option.empty() ? nullptr : &entry.knob;
+    return nullptr;
 }
 
 YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv) {

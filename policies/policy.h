@@ -99,6 +99,14 @@ const std::vector<std::string>& policy_names();
 // background_blocks). Grid expansion expands a list of such lists, and any other list.
 bool option_is_list(const std::string& policy, const std::string& option);
 
+// A policy's continuous knob: the option whose value trades reuse for quality monotonically (more reuse as it
+// grows), searched over [lo, hi] when a setting gives a budget target instead (run/budget.h).
+struct Knob {
+    std::string option;
+    double      lo = 0, hi = 0;
+};
+const Knob* continuous_knob(const std::string& policy);  // nullptr: none (integer knobs, unknown policy)
+
 // A policy name (or a YAML map "{name: ..., ...}") plus "k=v" pairs (values parsed as YAML: numbers,
 // lists like [0,2,3], maps like {type: fixed}) into a policy node {name: NAME, k: v, ...}.
 YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::string>& kv);

@@ -59,7 +59,7 @@ int run_profile(const ProfileCmdOptions& o) {
     x.profile.similarity  = true;
     x.warmup_runs = 0, x.repeats = 1;
     x.metrics.clear();
-    x.policies = {{YAML::Node("none"), "profdit profile"}};
+    x.policies = {{YAML::Node("none"), "profdit profile", std::nullopt}};
     run::RunnerOptions ro;
     ro.out    = o.h5.empty() ? std::filesystem::path(o.out).replace_extension(".h5").string() : o.h5;
     ro.resume = o.resume;
@@ -110,7 +110,7 @@ int run_profile(const ProfileCmdOptions& o) {
             n["warmup"]            = schedule.warmup;
             n["final_full"]        = schedule.final_full;
             n["schedule"]          = YAML::Clone(sched);
-            x.policies.push_back({n, "profdit profile --method sensitivity"});
+            x.policies.push_back({n, "profdit profile --method sensitivity", std::nullopt});
         }
         x.metrics    = {{"psnr", ""}};
         ro.resume    = true;

@@ -159,6 +159,27 @@ std::vector<MetricSpec> parse_metrics(const YAML::Node& n, const std::string& pa
     return out;
 }
 
+CalibrationSpec parse_calibration(const YAML::Node& n, const std::vector<std::string>& prompts, const std::string& path) {
+    CalibrationSpec c;
+    if (!n) return c;
+    io::Options o(n, "calibration", path);
+    const YAML::Node ps = o.get_node("prompts");
+    if (!ps || !ps.IsSequence() || ps.size() == 0) o.fail("prompts", "must be a non-empty list of strings (captions apart from the evaluation prompts)");
+    for (const auto& p : ps) {
+        if (!p.IsScalar()) input_error(line_of(path, p) + ": calibration: prompts: each prompt is a string");
+        for (size_t i = 0; i < prompts.size(); ++i)
+            if (prompts[i] == p.Scalar())
+                input_error(line_of(path, p) + ": calibration: prompts: '" + p.Scalar() + "' is also evaluation prompt " + std::to_string(i) +
+                            ": a budget matched on the pairs it is judged on is not a fair comparison");
+        c.prompts.push_back(p.Scalar());
+    }
+    for (int sd : o.get_int_list("seeds", 0, INT_MAX)) c.seeds.push_back(uint64_t(sd));
+    if (c.seeds.empty()) o.fail("seeds", "must be a non-empty list of integers, e.g. seeds: [100]");
+    c.tolerance = o.get_double("tolerance", 0.02, 1e-4, 0.5);
+    o.finish();
+    return c;
+}
+
 }  // namespace
 
 const std::vector<std::string>& metric_names() {
@@ -236,10 +257,19 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     for (int sd : o.get_int_list("seeds", 0, INT_MAX)) x.seeds.push_back(uint64_t(sd));
     if (x.seeds.empty()) o.fail("seeds", "must be a non-empty list of integers, e.g. seeds: [0, 1]");
 
+    x.calibration = parse_calibration(o.get_node("calibration"), x.prompts, path);
     const YAML::Node pol = o.get_node("policies");
     if (!pol || !pol.IsSequence() || pol.size() == 0) o.fail("policies", "must be a non-empty list, e.g. [none, {name: teacache, threshold: [0.05, 0.1]}]");
-    for (const auto& p : pol)
-        for (auto& n : expand_policy(p, line_of(path, p))) x.policies.push_back({n, line_of(path, p)});
+    for (const auto& p : pol) {
+        for (auto& n : expand_policy(p, line_of(path, p))) {
+            const std::string source = line_of(path, p);
+            auto target = take_budget_target(n, x.calibration.tolerance, source);
+            if (target && x.calibration.prompts.empty())
+                input_error(source + ": policy " + n["name"].Scalar() + ": target_" + target->kind +
+                            " is matched on calibration pairs: add calibration: {prompts: [...], seeds: [...]} (prompts apart from the evaluation prompts)");
+            x.policies.push_back({n, source, target});
+        }
+    }
 
     x.metrics = parse_metrics(o.get_node("metrics"), path);
 

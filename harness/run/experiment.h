@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "run/budget.h"
 #include "sampling/cfg_loop.h"
 
 namespace profdit::run {
@@ -32,10 +33,20 @@ struct MetricSpec {
     bool        spatial = true;
 };
 
-// One point of the policy grid: a policy node with scalar options, and where it came from.
+// One point of the policy grid: a policy node with scalar options, and where it came from. A setting with a
+// budget target has it taken out of the node; the sweep finds the knob before its runs (run/budget.h).
 struct PolicySetting {
-    YAML::Node  node;
-    std::string source;  // file:line
+    YAML::Node                  node;
+    std::string                 source;  // file:line
+    std::optional<BudgetTarget> target;
+};
+
+// `calibration:` — the (prompt, seed) pairs budget targets are matched on; none of its prompts is an
+// evaluation prompt, so a matched knob is never tuned on the pairs it is judged on.
+struct CalibrationSpec {
+    std::vector<std::string> prompts;
+    std::vector<uint64_t>    seeds;
+    double                   tolerance = 0.02;  // relative to the target
 };
 
 // `profile:` — observers on the run. Similarity (every run): the noise prediction's change per step.
@@ -61,6 +72,7 @@ struct Experiment {
     std::vector<std::string>   prompts;
     std::vector<uint64_t>      seeds;
     std::vector<PolicySetting> policies;  // expanded grid, `none` first when listed
+    CalibrationSpec            calibration;
     std::vector<MetricSpec>    metrics;
     int                        warmup_runs = 1, repeats = 1;
     ProfileSpec                profile;

@@ -16,6 +16,7 @@
 #include "common/stats.h"
 #include "common/error.h"
 #include "policies/none.h"
+#include "run/budget.h"
 #include "run/pipeline.h"
 #include "run/non_finite.h"
 #include "run/profiler_pass.h"
@@ -74,6 +75,7 @@ class Sweep {
     // A run (or the reference) of one pair while its executions are interleaved with the pair's others.
     struct Run {
         policies::CachePolicy*           policy = nullptr;
+        std::string                      tag;      // its setting's tag (a matched budget's carries the target)
         std::string                      group;    // its store group
         Outcome                          outcome;  // grows by one execution per round
         std::vector<std::vector<double>> call_ms;  // per execution, [S * 2]
@@ -94,12 +96,13 @@ class Sweep {
     void select_pairs();
     void encode_prompts();
     void open_store();
+    void match_budgets();
     // per pair
     void run_pair(const Pair& pair);
     void warm_up(const torch::Tensor& noise, const Prompt& pr);
     bool start_reference(Reference& ref, const Pair& pair, const torch::Tensor& noise, const Prompt& pr);
     void read_reference(Reference& ref, const Pair& pair);
-    Run  start_run(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref);
+    Run  start_run(size_t setting, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref);
     bool repeat_executions(Reference& ref, std::vector<Run>& runs, const Pair& pair, const torch::Tensor& noise, const Prompt& pr);
     void finish_reference(Reference& ref, const Pair& pair, const Prompt& pr);
     void finish_run(Run& run, const Reference& ref, const Pair& pair, const Prompt& pr);
@@ -107,6 +110,7 @@ class Sweep {
     // helpers
     const Prompt& prompt(int i);
     const Prompt& conditioned_prompt(int i);
+    double        calibration_computed(const YAML::Node& node, const std::string& source);
     void          execute(Run& run, const torch::Tensor& noise, const Prompt& pr, const Pair& pair, int execution);
     std::string   locate_non_finite(policies::CachePolicy& p, const torch::Tensor& noise, const Prompt& pr, int flagged_call);
     template <class F>
@@ -118,7 +122,10 @@ class Sweep {
     RunMetrics                                          metrics_;
     Pipeline                                            pipe_;
     std::unique_ptr<policies::NonePolicy>               none_;
-    std::vector<std::unique_ptr<policies::CachePolicy>> policies_;
+    std::vector<std::unique_ptr<policies::CachePolicy>> policies_;  // per setting; a budget target's after its match
+    std::vector<std::string>                            tags_;      // per setting
+    policies::ModelFacts                                facts_;
+    std::vector<wan::Conditioning>                      calibration_;  // per calibration prompt, while budgets are matched
     std::vector<Pair>                                   pairs_;
     std::map<int, Prompt>                               prompts_;
     wan::Conditioning                                   negative_;
@@ -137,6 +144,7 @@ RunnerResult Sweep::run() {
     select_pairs();
     encode_prompts();
     open_store();
+    match_budgets();
     for (const auto& pair : pairs_) run_pair(pair);
     res_.time.total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
     return res_;
@@ -155,18 +163,25 @@ void Sweep::load_model() {
     check_mask_source(pipe_, x_);
 }
 
+// Every setting built (its options checked before the file is touched); a budget target's is checked with its
+// knob at the search's lower end and built again once match_budgets() found the knob. Tags must be unique.
 void Sweep::make_policies() {
     const auto& cfg = pipe_.dit->config();
-    const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
+    facts_ = {int(cfg.num_layers), cfg.variant()};
     std::map<std::string, std::string> tags;  // tag -> where it was written
     for (const auto& s : x_.policies) {
-        policies_.push_back(policies::make_policy(s.node, facts, s.source));
-        const auto tag = policies_.back()->tag();
+        YAML::Node node = s.target ? YAML::Clone(s.node) : s.node;
+        if (s.target) {
+            const auto* knob   = policies::continuous_knob(node["name"].Scalar());
+            node[knob->option] = knob->lo;
+        }
+        policies_.push_back(policies::make_policy(node, facts_, s.source));
+        const auto tag = s.target ? emit(s.node) + " " + s.target->label() : policies_.back()->tag();  // final tag after the match
         if (tags.count(tag)) input_error(s.source + ": policy setting '" + tag + "' repeats the one at " + tags[tag]);
         tags[tag] = s.source;
-        res_.policy_tags.push_back(tag);
+        tags_.push_back(tag);
     }
-    none_ = std::make_unique<policies::NonePolicy>(facts);
+    none_ = std::make_unique<policies::NonePolicy>(facts_);
 }
 
 void Sweep::select_pairs() {
@@ -176,7 +191,8 @@ void Sweep::select_pairs() {
     res_.pairs  = pairs_;
 }
 
-// The negative prompt, then every caption of this shard: a bad caption is refused before the file is touched.
+// The negative prompt, then every caption of this shard, then the calibration captions when a setting has a
+// budget target: a bad caption is refused before the file is touched.
 void Sweep::encode_prompts() {
     {
         Stopwatch sw{res_.time.model_s};
@@ -190,6 +206,15 @@ void Sweep::encode_prompts() {
             prompt(pair.prompt);
         } catch (const InputError& e) {
             input_error(x_.path + ": prompts." + std::to_string(pair.prompt) + ": " + e.what());
+        }
+    }
+    const bool targets = std::any_of(x_.policies.begin(), x_.policies.end(), [](const PolicySetting& s) { return bool(s.target); });
+    for (size_t i = 0; targets && i < x_.calibration.prompts.size(); ++i) {
+        Stopwatch sw{res_.time.model_s};
+        try {
+            calibration_.push_back(pipe_.dit->condition(pipe_.text->encode(x_.calibration.prompts[i]).to(pipe_.device()), pipe_.latent_shape));
+        } catch (const InputError& e) {
+            input_error(x_.path + ": calibration.prompts." + std::to_string(i) + ": " + e.what());
         }
     }
 }
@@ -211,6 +236,69 @@ void Sweep::open_store() {
     store_.emplace(store::Store::open(res_.file, info, opt_.resume));
 }
 
+// Each budget target's knob, found on the calibration pairs (run/budget.h) or read back from the file's
+// /budget group (--resume); the search and its result are written there. Targets of one setting share their
+// evaluations, in the experiment's order, so a resumed or sharded sweep finds the same values.
+void Sweep::match_budgets() {
+    std::map<std::string, std::vector<BudgetEval>> known;  // per setting (its node without the target)
+    for (size_t i = 0; i < x_.policies.size(); ++i) {
+        const auto& s = x_.policies[i];
+        if (!s.target) continue;
+        const auto*       knob    = policies::continuous_knob(s.node["name"].Scalar());
+        const std::string setting = emit(s.node);
+        const std::string group   = "/budget/" + std::to_string(i) + "_" + s.node["name"].Scalar() + "_" + s.target->label();
+        auto&             evals   = known[setting];
+        BudgetMatch       m;
+        if (store_->status(group) == "done") {
+            Stopwatch  sw{res_.time.store_s};
+            const auto k = store_->read_dataset(group + "/knob"), c = store_->read_dataset(group + "/computed");
+            evals.clear();
+            for (int64_t j = 0; j < k.numel(); ++j) evals.push_back({k[j].item<double>(), c[j].item<double>()});
+            m.knob     = knob->option;
+            m.value    = store_->read_num_attr(group, "value");
+            m.computed = store_->read_num_attr(group, "computed");
+        } else {
+            const size_t before = evals.size();
+            m = match_budget(s.node["name"].Scalar(), *knob, *s.target, [&](double v) {
+                YAML::Node node    = YAML::Clone(s.node);
+                node[knob->option] = v;
+                const double c     = calibration_computed(node, s.source);
+                if (!opt_.quiet)
+                    bar_.update("budget " + s.node["name"].Scalar() + " " + s.target->label() + ": " + knob->option + " " + policies::tag_number(v) +
+                                    " -> " + s.target->text(c), false);
+                return c;
+            }, evals, s.source);
+            store::Record rec;
+            rec.str_attrs = {{"policy", s.node["name"].Scalar()}, {"setting", setting}, {"knob", m.knob}, {"target_kind", s.target->kind}};
+            rec.num_attrs = {{"target", s.target->value}, {"tolerance", s.target->tolerance}, {"value", m.value}, {"computed", m.computed},
+                             {"achieved", s.target->in_units(m.computed)}};
+            rec.int_attrs = {{"evaluations", int64_t(evals.size() - before)}};
+            std::vector<double> k, c;
+            for (const auto& e : evals) k.push_back(e.knob), c.push_back(e.computed);
+            const std::string every = "every evaluation of this setting so far, in order (earlier targets' included)";
+            rec.datasets["knob"]     = {series_tensor(k, {int64_t(k.size())}), {}, {{"note", every}}, false};
+            rec.datasets["computed"] = {series_tensor(c, {int64_t(c.size())}), {}, {{"note", "computed FLOPs / full FLOPs over the calibration pairs"}}, false};
+            Stopwatch sw{res_.time.store_s};
+            store_->write(group, rec, "done");
+        }
+        YAML::Node node    = YAML::Clone(s.node);
+        node[knob->option] = m.value;
+        policies_[i]       = policies::make_policy(node, facts_, s.source);
+        tags_[i]           = policies_[i]->tag() + "-" + s.target->label();
+        if (!opt_.quiet)
+            bar_.update("budget " + tags_[i] + ": " + knob->option + " " + policies::tag_number(m.value) + " gives " + s.target->text(m.computed) +
+                            " on the calibration pairs", true);
+    }
+    calibration_.clear();
+    std::map<std::string, size_t> seen;
+    for (size_t i = 0; i < tags_.size(); ++i) {
+        if (seen.count(tags_[i]))
+            input_error(x_.policies[i].source + ": policy setting '" + tags_[i] + "' repeats the one at " + x_.policies[seen[tags_[i]]].source);
+        seen[tags_[i]] = i;
+    }
+    res_.policy_tags = tags_;
+}
+
 // ---- per pair ----
 
 // Round 1: the reference, then every policy run, each sampled, decoded, compared and its record prepared.
@@ -220,7 +308,7 @@ void Sweep::open_store() {
 void Sweep::run_pair(const Pair& pair) {
     std::vector<size_t> todo;  // policy settings not yet done for this pair
     for (size_t i = 0; i < policies_.size(); ++i)
-        if (store_->status(run_group(policies_[i]->tag(), pair)) != "done") todo.push_back(i);
+        if (store_->status(run_group(tags_[i], pair)) != "done") todo.push_back(i);
     const bool ref_done = store_->status(pair.reference) == "done";
     const int  done     = int(policies_.size() - todo.size()) + int(ref_done);
     res_.skipped += done;
@@ -235,7 +323,7 @@ void Sweep::run_pair(const Pair& pair) {
         read_reference(ref, pair);
     } else if (!start_reference(ref, pair, noise, pr)) {  // this pair's runs cannot be compared: all fail, the sweep goes on
         std::vector<std::string> groups;
-        for (size_t i : todo) groups.push_back(run_group(policies_[i]->tag(), pair));
+        for (size_t i : todo) groups.push_back(run_group(tags_[i], pair));
         run_no_ += int(groups.size());
         fail_runs(groups, "its reference " + pair.reference + " failed");
         return;
@@ -248,7 +336,7 @@ void Sweep::run_pair(const Pair& pair) {
     if (one_round && !ref.from_file) finish_reference(ref, pair, pr);
     std::vector<Run> runs;
     for (size_t i : todo) {
-        runs.push_back(start_run(*policies_[i], pair, noise, pr, ref));
+        runs.push_back(start_run(i, pair, noise, pr, ref));
         if (one_round) finish_run(runs.back(), ref, pair, pr);
     }
     repeat_executions(ref, runs, pair, noise, pr);
@@ -298,17 +386,19 @@ void Sweep::read_reference(Reference& ref, const Pair& pair) {
 }
 
 // A policy setting's first execution on the pair, compared with the reference (the metrics go into its record).
-Sweep::Run Sweep::start_run(policies::CachePolicy& pol, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref) {
-    Run run;
+Sweep::Run Sweep::start_run(size_t setting, const Pair& pair, const torch::Tensor& noise, const Prompt& pr, const Reference& ref) {
+    auto& pol = *policies_[setting];
+    Run   run;
     run.policy = &pol;
-    run.group  = run_group(pol.tag(), pair);
+    run.tag    = tags_[setting];
+    run.group  = run_group(run.tag, pair);
     // the reference itself, not computed twice; but a reference read back by --resume lacks the per-step
     // series, so then `none` is sampled again
     run.shared = pol.name() == "none" && !ref.from_file;
     ++run_no_;
     guarded(run, [&] {
         store_->set_status(run.group, "running");
-        if (run.shared) progress(pol.tag() + " (the reference)", pair, 1, 1);
+        if (run.shared) progress(run.tag + " (the reference)", pair, 1, 1);
         else execute(run, noise, pr, pair, 0);
         Stopwatch sw{res_.time.metrics_s};
         metrics_.add(run.record, (run.shared ? ref.run : run).outcome.frames, ref.run.outcome.frames, ref.mask);
@@ -370,7 +460,7 @@ void Sweep::finish_run(Run& run, const Reference& ref, const Pair& pair, const P
         for (auto& [path, ds] : run.record.datasets) rec.datasets[path] = ds;  // the metrics
         const auto speedups            = execution_speedups(ref.run.outcome.dit_ms, o.dit_ms);
         rec.str_attrs["policy"]        = pol.name();
-        rec.str_attrs["policy_tag"]    = pol.tag();
+        rec.str_attrs["policy_tag"]    = run.tag;
         rec.str_attrs["policy_params"] = emit(pol.params());
         rec.str_attrs["reference"]     = pair.reference;
         rec.num_attrs["speedup"]       = median(ref.run.outcome.dit_ms) / median(o.dit_ms);
@@ -391,6 +481,25 @@ void Sweep::fail_runs(const std::vector<std::string>& groups, const std::string&
 }
 
 // ---- helpers ----
+
+// The computed fraction (computed FLOPs / full FLOPs) of the policy setting `node` over the calibration pairs,
+// prompt-major; their conditionings are built on first use and held while budgets are matched.
+double Sweep::calibration_computed(const YAML::Node& node, const std::string& source) {
+    Stopwatch  sw{res_.time.model_s};
+    const auto& c = x_.calibration;
+    auto   pol = policies::make_policy(node, facts_, source);
+    double computed = 0, full = 0;
+    for (size_t i = 0; i < c.prompts.size(); ++i) {
+        for (uint64_t seed : c.seeds) {
+            pol->reset();
+            sampling::CachedDenoiser d(pipe_.dit, *pol, x_.sampling.steps);
+            sampling::sample_cfg_on_device(d, sampling::seeded_noise(pipe_.latent_shape, seed).to(pipe_.device()), calibration_[i], negative_, x_.sampling);
+            computed += d.stats().flops_computed;
+            full += d.stats().flops_full;
+        }
+    }
+    return computed / full;
+}
 
 const Sweep::Prompt& Sweep::prompt(int i) {
     auto it = prompts_.find(i);
@@ -459,7 +568,7 @@ void Sweep::execute(Run& run, const torch::Tensor& noise, const Prompt& pr, cons
     auto&      o     = run.outcome;
     const int  steps = x_.sampling.steps;
     const bool first = execution == 0;
-    const auto label = run.group == pair.reference ? std::string("reference") : p.tag();
+    const auto label = run.group == pair.reference ? std::string("reference") : run.tag;
     const bool rss_reset = reset_peak_memory(pipe_.device());
     p.reset();
     sampling::CachedDenoiser cached(pipe_.dit, p, steps);

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* const kParents[] = {"/runs", "/references"};
+const char* const kParents[] = {"/runs", "/references", "/budget"};
 
 std::string now_utc() {
     const std::time_t t = std::time(nullptr);

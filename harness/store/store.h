@@ -71,7 +71,7 @@ struct MergeSummary {
 };
 
 // Joins shard files into OUT (written to a temporary file, then renamed). All inputs must share format
-// version, experiment_yaml, device and dtype. Copies the /runs/* and /references/* groups whose status is
+// version, experiment_yaml, device and dtype. Copies the /runs/*, /references/* and /budget/* groups whose status is
 // "done"; a group in several inputs must be done in all of them and is taken from the first. Root attributes
 // come from the first input with `shard` cleared and `merged_from` = INPUTS.
 MergeSummary merge(const std::string& out, const std::vector<std::string>& inputs, bool overwrite);
