@@ -52,13 +52,21 @@ TEST(PlanBuilder, SuggestsWarmupAndDecreasingIntervalsFromTheSimilarityCurve) {
     for (int s = 5; s < 17; ++s) rel.push_back(0.01);
     for (int s = 17; s < 27; ++s) rel.push_back(0.04);
     for (int s = 27; s < 37; ++s) rel.push_back(0.08);
-    rel.push_back(0.2);                                                      // the last step rises above rho
+    rel.push_back(0.2);                                                      // the last step rises above 2 x the late level
+    EXPECT_DOUBLE_EQ(profile::late_level(rel), 0.08);                        // median of steps 18..37
     const auto s = profile::suggest_schedule(rel, 0.1);
-    EXPECT_EQ(s.warmup, 5);                                                  // stays below 0.1 from step 5
+    EXPECT_EQ(s.warmup, 4);                                                  // stays below 2 x 0.08 from step 4
     EXPECT_EQ(s.final_full, 1);
     EXPECT_EQ(s.type, "linear");
     EXPECT_DOUBLE_EQ(s.t_max, 10.0);                                         // floor(0.1 / 0.01)
     EXPECT_DOUBLE_EQ(s.t_min, 1.0);                                          // floor(0.1 / 0.08)
+    // The warm-up rule is relative to the curve's own late level: the same shape at a tenth of the size (the
+    // old embedded model's curve sat far below an absolute rho = 0.1 and got a warm-up of 1) keeps its warm-up.
+    std::vector<double> small;
+    for (double v : rel) small.push_back(v / 10);
+    EXPECT_EQ(profile::suggest_schedule(small, 0.1).warmup, 4);
+    EXPECT_EQ(profile::suggest_schedule(small, 0.1).final_full, 1);
+    EXPECT_EQ(profile::suggest_schedule(rel, 0.1, 4.0).warmup, 3);           // below 4 x 0.08 from step 3
     const auto flat = profile::suggest_schedule(std::vector<double>(20, 0.02), 0.1);
     EXPECT_EQ(flat.warmup, 1);
     EXPECT_EQ(flat.type, "fixed");

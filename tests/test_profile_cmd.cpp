@@ -103,6 +103,7 @@ TEST(ProfileCmd, BadInputExitsTwoAndKeepsThePlan) {
         {"--method magic", "unknown --method 'magic'"},
         {"--tau 0.3 --budget 0.5", "not both"},
         {"--rho 0", "--rho must be positive"},
+        {"--warmup-ratio 0.5", "--warmup-ratio must be at least 1 (a multiple of the curve's late level), got 0.5"},
         {"--set profile.mask=file", "mask_file"},
         {"--set profile.high=median", "median"},
         {"", "plan.h5"},  // an existing file that is not ours: not overwritten

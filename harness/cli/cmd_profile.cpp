@@ -23,7 +23,7 @@ namespace {
 struct ProfileCmdOptions {
     std::string              experiment, out, h5, method = "attention", format = "md";
     std::vector<std::string> set;
-    double                   tau = NAN, budget = NAN, rho = 0.1;
+    double                   tau = NAN, budget = NAN, rho = 0.1, warmup_ratio = 2.0;
     bool                     resume = false, quiet = false;
 };
 
@@ -51,6 +51,7 @@ int run_profile(const ProfileCmdOptions& o) {
     if (o.method == "sensitivity" && !std::isnan(o.tau)) input_error("--method sensitivity chooses blocks by --budget, not --tau");
     if (!std::isnan(o.budget) && (o.budget < 0 || o.budget > 1)) input_error("--budget must be in [0, 1], got " + format_number("%g", o.budget));
     if (!(o.rho > 0)) input_error("--rho must be positive, got " + format_number("%g", o.rho));
+    if (!(o.warmup_ratio >= 1)) input_error("--warmup-ratio must be at least 1 (a multiple of the curve's late level), got " + format_number("%g", o.warmup_ratio));
     const auto out_dir = std::filesystem::path(o.out).parent_path();
     if (!out_dir.empty() && !std::filesystem::is_directory(out_dir)) input_error("--out: folder '" + out_dir.string() + "' does not exist");
 
@@ -85,7 +86,7 @@ int run_profile(const ProfileCmdOptions& o) {
         }
     }
     const auto focus    = profile::summarize_focus(r_attn);
-    const auto schedule = profile::suggest_schedule(rel, o.rho);
+    const auto schedule = profile::suggest_schedule(rel, o.rho, o.warmup_ratio);
     const int  blocks   = int(focus.mean.size(0));
     const double budget = std::isnan(o.budget) ? 0.5 : o.budget;
 
@@ -148,6 +149,8 @@ int run_profile(const ProfileCmdOptions& o) {
     if (iou_n) src["auto_mask_iou_vs_gt"] = iou_sum / iou_n;
     src["high"]       = profile::HighRule{x.profile.high, x.profile.high_value}.text();
     src["rho"]        = o.rho;
+    src["warmup_ratio"] = o.warmup_ratio;
+    src["late_level"]   = profile::late_level(rel);
     if (sens_psnr.defined()) src["sensitivity_psnr"] = to_vec(sens_psnr);
     src["profile_h5"] = ro.out;
     src["commit"]     = build_commit();
@@ -216,7 +219,10 @@ Command add_profile(CLI::App& app) {
     cmd->add_option("--method", o->method, "attention (R_attn from received attention) | sensitivity (cache each block alone)")->capture_default_str();
     cmd->add_option("--tau", o->tau, "blocks with R_attn < tau are background-focused");
     cmd->add_option("--budget", o->budget, "instead of --tau: keep about this share of the block compute (default 0.5)");
-    cmd->add_option("--rho", o->rho, "warm-up ends when the noise prediction's step change stays below rho")->capture_default_str();
+    cmd->add_option("--rho", o->rho, "the accumulated step change a cached block may miss: a step's interval is floor(rho / change)")->capture_default_str();
+    cmd->add_option("--warmup-ratio", o->warmup_ratio,
+                    "warm-up ends when the noise prediction's step change stays below this multiple of its late level (median of the second half)")
+        ->capture_default_str();
     cmd->add_flag("--resume", o->resume, "continue an existing profile HDF5 file");
     cmd->add_option("--format", o->format, "table: md | csv | json")->capture_default_str();
     cmd->add_flag("--quiet", o->quiet, "no progress on stderr");

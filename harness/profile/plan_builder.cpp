@@ -58,7 +58,14 @@ BlockSplit split_by_budget(const torch::Tensor& score, double budget) {
     return s;
 }
 
-policies::RefreshSchedule suggest_schedule(const std::vector<double>& rel, double rho, int t_cap) {
+double late_level(const std::vector<double>& rel) {
+    std::vector<double> late;
+    for (size_t s = rel.size() / 2; s < rel.size(); ++s)
+        if (!std::isnan(rel[s])) late.push_back(rel[s]);
+    return late.empty() ? NAN : median(late);
+}
+
+policies::RefreshSchedule suggest_schedule(const std::vector<double>& rel, double rho, double warmup_ratio, int t_cap) {
     const int S = int(rel.size());
     policies::RefreshSchedule r;
     if (S < 3) {
@@ -68,12 +75,13 @@ policies::RefreshSchedule suggest_schedule(const std::vector<double>& rel, doubl
     int best = 1;
     for (int s = 1; s < S; ++s)
         if (!std::isnan(rel[s]) && (std::isnan(rel[best]) || rel[s] < rel[best])) best = s;
+    const double high = warmup_ratio * late_level(rel);
     int s0 = 1;
     for (int s = 1; s <= best; ++s)
-        if (std::isnan(rel[s]) || rel[s] >= rho) s0 = s + 1;
+        if (std::isnan(rel[s]) || rel[s] >= high) s0 = s + 1;
     int end = S;  // first step of the final rise
     for (int s = S - 1; s > best; --s)
-        if (rel[s] >= rho) end = s;
+        if (rel[s] >= high) end = s;
     r.warmup     = std::min(s0, S);
     r.final_full = S - end;
     std::vector<double> t;

@@ -30,11 +30,15 @@ BlockSplit split_by_tau(const torch::Tensor& r_attn, double tau);
 // foreground (always computed), the rest background; tau is set midway between the two groups.
 BlockSplit split_by_budget(const torch::Tensor& score, double budget);
 
+// The curve's late-step level: the median of its second half (the final rise, a few steps, barely moves it).
+double late_level(const std::vector<double>& rel_l1);
+
 // The step schedule suggested by the noise prediction's relative L1 change per step (cond branch, averaged
-// over pairs; NaN at step 0): warm-up s0 = first step after which the curve stays below rho (up to its
-// final rise: the trailing steps above rho become final_full); a step's tolerable interval is
-// T_s = min(t_cap, max(1, floor(rho / rel_l1_s))) and the linear schedule runs from the median T of the first
-// third after s0 (t_max) to the median T of the last third (t_min); fixed (median T) when that does not decrease.
-policies::RefreshSchedule suggest_schedule(const std::vector<double>& rel_l1, double rho, int t_cap = 12);
+// over pairs; NaN at step 0). The warm-up rule is relative: warm-up s0 = first step after which the curve
+// stays below warmup_ratio x late_level (up to its final rise: the trailing steps above it become final_full).
+// A step's tolerable interval is T_s = min(t_cap, max(1, floor(rho / rel_l1_s))) (rho: the accumulated change
+// a cached block may miss) and the linear schedule runs from the median T of the first third after s0 (t_max)
+// to the median T of the last third (t_min); fixed (median T) when that does not decrease.
+policies::RefreshSchedule suggest_schedule(const std::vector<double>& rel_l1, double rho, double warmup_ratio = 2.0, int t_cap = 12);
 
 }  // namespace profdit::profile
