@@ -34,7 +34,7 @@ class Budget:
     def title(self):
         if self.kind == "speedup":
             return "%gx ideal" % self.target
-        return "computed %g (%gx ideal)" % (self.target, self.ideal)
+        return "computed %g (%.3gx ideal)" % (self.target, self.ideal)
 
 
 class Entry:
