@@ -117,6 +117,20 @@ class Setting:
         m = float(np.mean(vals))
         return [[max(0.0, m - min(vals))], [max(0.0, max(vals) - m)]]
 
+    def by_pair(self, f):
+        """{pair: f(run)} over the runs, NaN and None left out (one run per (prompt, seed) pair)."""
+        vals = {r.pair: f(r) for r in self.runs}
+        return {p: v for p, v in vals.items() if v is not None and not math.isnan(v)}
+
+    def measured_speedups(self):
+        """The measured speedup of every timed execution of the runs (latency/speedup_repeats); a file
+        written before it existed gives each run's `speedup` (the ratio of the medians) instead."""
+        vals = []
+        for r in self.runs:
+            repeats = r.ds("latency/speedup_repeats")
+            vals += [float(v) for v in repeats] if repeats is not None else [float(r.attrs.get("speedup", math.nan))]
+        return [v for v in vals if not math.isnan(v)]
+
     def stack(self, name):
         """The dataset of every run that has it, stacked on a new first axis (None when no run has it)."""
         arrs = [r.ds(name) for r in self.runs if r.has(name)]
@@ -209,6 +223,21 @@ def save(fig, out_dir, name):
     fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "Creator": None, "Producer": None})
     plt.close(fig)
     return png
+
+
+def standard_error(values):
+    """Standard error of the mean (sample standard deviation / sqrt(n)); NaN with fewer than two values."""
+    if len(values) < 2:
+        return math.nan
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def markdown_table(head, rows):
+    def cell(s):
+        return str(s).replace("|", "\\|").replace("\n", " ")
+
+    return "\n".join(["| " + " | ".join(cell(h) for h in head) + " |", "|" + "|".join("---" for _ in head) + "|"] +
+                     ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
 
 def short(tag, width=34):

@@ -18,8 +18,10 @@ import traceback
 sys.dont_write_bytecode = True  # the scripts may live in a read-only source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import leaderboard  # noqa: E402
+import numpy as np  # noqa: E402
 
-FIGURES = ["fig_attention", "fig_similarity", "fig_pareto", "fig_cache_map", "fig_qualitative", "fig_latency"]
+FIGURES = ["fig_attention", "fig_similarity", "fig_pareto", "fig_leaderboard", "fig_cache_map", "fig_qualitative", "fig_latency"]
 
 
 def num(v, decimals):
@@ -48,13 +50,23 @@ def experiment_table(exp):
     return ["key", "value"], [[k, str(v)] for k, v in rows]
 
 
+def measured_median(speedups):
+    return num(float(np.median(speedups)) if speedups else None, 3)
+
+
+def measured_range(speedups):
+    """min-max, as `profdit run`'s `measured range` column writes it."""
+    return "%s-%s" % (num(min(speedups), 3), num(max(speedups), 3)) if speedups else "-"
+
+
 def results_table(exp):
     metrics = exp.metric_names()
-    head = ["policy", "runs", "computed", "ideal x", "measured x", "dit ms", "e2e ms"] + [m[1] for m in metrics]
+    head = ["policy", "runs", "computed", "ideal x", "measured x", "measured range", "dit ms", "e2e ms"] + [m[1] for m in metrics]
     rows = []
     for s in exp.settings():
+        speedups = s.measured_speedups()
         row = [s.tag, str(len(s.runs)), num(s.mean(lambda r: r.ds("cache/computed_fraction", math.nan)), 3),
-               num(s.mean(lambda r: r.ideal_speedup()), 3), num(s.mean(lambda r: r.attrs.get("speedup", math.nan)), 3),
+               num(s.mean(lambda r: r.ideal_speedup()), 3), measured_median(speedups), measured_range(speedups),
                num(s.mean(lambda r: r.ds("latency/dit_ms", math.nan)), 2), num(s.mean(lambda r: r.ds("latency/e2e_ms", math.nan)), 2)]
         row += [num(s.mean(lambda r, n=m[0]: r.metric_mean(n)), m[3]) for m in metrics]
         rows.append(row)
@@ -107,7 +119,9 @@ def build(exp, out_dir):
     blocks.append(("h2", "Results"))
     blocks.append(("p", "Mean over prompts and seeds of each finished run's per-frame mean, against the uncached "
                         "reference of the same prompt and seed. computed: share of block calls computed; ideal x: "
-                        "flops_full / flops_computed; measured x: reference DiT-loop time / this run's. The `none` "
+                        "flops_full / flops_computed; measured x: the median, over every timed execution of the "
+                        "setting's runs, of the reference's DiT-loop time / this run's in the same round, and "
+                        "measured range their minimum-maximum. The `none` "
                         "setting is the reference itself (PSNR 100 is the identical-frames cap). Definitions: "
                         "docs/metrics.md."))
     head, rows = results_table(exp)
@@ -115,6 +129,7 @@ def build(exp, out_dir):
     if not_done:
         blocks.append(("note", "%d group(s) are not done (status running or failed): they are listed below but left "
                                "out of the means and figures; `profdit run ... --resume` computes them." % len(not_done)))
+    blocks += leaderboard.blocks(exp)
     blocks.append(("h2", "Figures"))
     fig_dir = os.path.join(out_dir, "figures")
     failures = 0
@@ -165,10 +180,6 @@ def build(exp, out_dir):
     return blocks, failures
 
 
-def md_cell(s):
-    return str(s).replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(blocks):
     out = []
     for b in blocks:
@@ -180,10 +191,7 @@ def to_markdown(blocks):
         elif k == "note":
             out.append("*%s*" % b[1])
         elif k == "table":
-            head, rows = b[1], b[2]
-            out.append("\n".join(["| " + " | ".join(md_cell(h) for h in head) + " |",
-                                  "|" + "|".join("---" for _ in head) + "|"] +
-                                 ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rows]))
+            out.append(common.markdown_table(b[1], b[2]))
         elif k == "img":
             out.append("![%s](%s)" % (b[2], b[1]) + ("\n\n[PDF](%s)" % b[3] if b[3] else ""))
         elif k == "link":
