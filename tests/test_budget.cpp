@@ -176,8 +176,11 @@ TEST(Budget, EveryThresholdPolicyLandsOnTheEmbeddedModel) {
         EXPECT_GE(st.read_int_attr(p, "evaluations"), 1);
         EXPECT_EQ(st.read_dataset(p + "/knob").numel(), st.read_dataset(p + "/computed").numel());
     }
+    EXPECT_EQ(r.budgets.at(0), "");  // none: no target
     for (size_t i = 1; i < r.policy_tags.size(); ++i) {
         EXPECT_TRUE(contains(r.policy_tags[i], "-c0.5")) << r.policy_tags[i];
+        EXPECT_TRUE(contains(r.budgets.at(i), "threshold ")) << r.budgets.at(i);  // the table's budget column
+        EXPECT_TRUE(contains(r.budgets.at(i), " for c0.5: computed 0.")) << r.budgets.at(i);
         EXPECT_EQ(st.status("/runs/" + r.policy_tags[i] + "_p0_s0"), "done") << r.policy_tags[i];
     }
     store::merge(dir + "/merged.h5", {dir + "/b.h5"}, false);  // the searches travel with the runs

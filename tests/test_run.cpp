@@ -379,6 +379,13 @@ TEST(Experiment, ShippedExperimentsParse) {
     EXPECT_EQ(q.model.preset, "sprites-tiny");
     EXPECT_EQ(q.sampling.steps, 50);
     EXPECT_EQ(q.prompts.size() * q.seeds.size(), 6u);
+    // The leaderboard's captions are held out: none profiled the plan or fitted the coefficients (the quickstart's)
+    // and none is a calibration caption (load_experiment refuses those).
+    const auto lb = run::load_experiment("experiments/leaderboard.yaml", {});
+    EXPECT_GE(lb.prompts.size(), 12u);
+    EXPECT_GE(lb.seeds.size(), 2u);
+    for (const auto& p : lb.prompts) EXPECT_EQ(std::count(q.prompts.begin(), q.prompts.end(), p), 0) << p;
+    EXPECT_GE(lb.calibration.prompts.size() * lb.calibration.seeds.size(), 2u);
 }
 
 // A relative prompts_file resolves against the working directory, never against the experiment's folder.

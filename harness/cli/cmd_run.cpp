@@ -122,6 +122,8 @@ int run_run(const RunCmdOptions& o) {
     t.columns.push_back("peak rss GiB");
     if (cuda_mem) t.columns.push_back("peak cuda GiB");
     if (random) t.columns.push_back("weights");
+    const bool matched = std::any_of(r.budgets.begin(), r.budgets.end(), [](const std::string& b) { return !b.empty(); });
+    if (matched) t.columns.push_back("budget");
     for (const char* c : {"steps", "device", "dtype", "commit"}) t.columns.push_back(c);
     for (const auto& row : rows) {
         std::vector<std::string> v = {x.name,
@@ -141,6 +143,10 @@ int run_run(const RunCmdOptions& o) {
         v.push_back(format_number("%.2f", row.peak_rss_bytes / gib));
         if (cuda_mem) v.push_back(row.peak_cuda_bytes >= 0 ? format_number("%.2f", row.peak_cuda_bytes / gib) : "");
         if (random) v.push_back("random");
+        if (matched) {
+            const auto at = std::find(r.policy_tags.begin(), r.policy_tags.end(), row.policy_tag) - r.policy_tags.begin();
+            v.push_back(size_t(at) < r.budgets.size() ? r.budgets[size_t(at)] : "");
+        }
         for (const auto& s : {std::to_string(x.sampling.steps), info.device, info.dtype, info.git_commit}) v.push_back(s);
         t.rows.push_back(v);
     }

@@ -241,6 +241,7 @@ void Sweep::open_store() {
 // evaluations, in the experiment's order, so a resumed or sharded sweep finds the same values.
 void Sweep::match_budgets() {
     std::map<std::string, std::vector<BudgetEval>> known;  // per setting (its node without the target)
+    res_.budgets.assign(x_.policies.size(), "");
     for (size_t i = 0; i < x_.policies.size(); ++i) {
         const auto& s = x_.policies[i];
         if (!s.target) continue;
@@ -285,9 +286,9 @@ void Sweep::match_budgets() {
         node[knob->option] = m.value;
         policies_[i]       = policies::make_policy(node, facts_, s.source);
         tags_[i]           = policies_[i]->tag() + "-" + s.target->label();
-        if (!opt_.quiet)
-            bar_.update("budget " + tags_[i] + ": " + knob->option + " " + policies::tag_number(m.value) + " gives " + s.target->text(m.computed) +
-                            " on the calibration pairs", true);
+        res_.budgets[i]    = knob->option + " " + policies::tag_number(m.value) + " for " + s.target->label() + ": " + s.target->text(m.computed) +
+                          " on the calibration pairs";
+        if (!opt_.quiet) bar_.update("budget " + tags_[i] + ": " + res_.budgets[i], true);
     }
     calibration_.clear();
     std::map<std::string, size_t> seen;
@@ -483,7 +484,7 @@ void Sweep::fail_runs(const std::vector<std::string>& groups, const std::string&
 // ---- helpers ----
 
 // The computed fraction (computed FLOPs / full FLOPs) of the policy setting `node` over the calibration pairs,
-// prompt-major; their conditionings are built on first use and held while budgets are matched.
+// prompt-major (their conditionings were built by encode_prompts and are held while budgets are matched).
 double Sweep::calibration_computed(const YAML::Node& node, const std::string& source) {
     Stopwatch  sw{res_.time.model_s};
     const auto& c = x_.calibration;

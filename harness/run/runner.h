@@ -26,6 +26,8 @@ struct TimeBreakdown {
 struct RunnerResult {
     std::string              file;
     std::vector<std::string> policy_tags;  // the grid's settings, in order
+    std::vector<std::string> budgets;      // per setting: what a budget target found ("threshold 0.07 for x2: 2.01x
+                                           // ideal on the calibration pairs"), "" for a setting without one
     std::vector<Pair>        pairs;        // this shard's (prompt, seed) pairs
     int           computed = 0, skipped = 0, failed = 0;  // runs (references included)
     int           sampling_runs = 0;                      // sampling loops executed (references + cached runs), per repeat
