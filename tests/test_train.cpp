@@ -144,6 +144,37 @@ TEST(Train, TheModelFolderHoldsTheModelAndTheStateFolderTheRest) {
     EXPECT_EQ(j["train"]["workers"], 1);
 }
 
+// train.init starts from a model folder's weights (a fine-tune): with a negligible learning rate the first
+// checkpoint holds the folder's weights, not the seeded random ones; a folder of another shape is named.
+TEST(Train, InitStartsFromAModelFolder) {
+    const auto dir = test::temp_dir();
+    auto base = train::TrainConfig::from_yaml_file(tiny_config(dir, 6));
+    train::Trainer(base).run(false);
+    auto tune  = base;
+    tune.init  = base.out;
+    tune.steps = 1, tune.lr = 1e-8;
+    tune.out   = dir + "/tuned", tune.state = dir + "/tuned-state";
+    train::Trainer(tune).run(false);
+    auto fresh  = tune;
+    fresh.init  = "";
+    fresh.out   = dir + "/fresh", fresh.state = dir + "/fresh-state";
+    train::Trainer(fresh).run(false);
+    io::SafetensorsReader a(base.out + "/dit.safetensors"), t(tune.out + "/dit.safetensors"), f(fresh.out + "/dit.safetensors");
+    const std::string key = "blocks.0.self_attn.q.weight";
+    EXPECT_LT(test::max_abs_diff(t.load(key), a.load(key)), 1e-6);
+    EXPECT_GT(test::max_abs_diff(f.load(key), a.load(key)), 1e-3);
+    EXPECT_EQ(nlohmann::json::parse(std::ifstream(tune.out + "/config.json"))["train"]["init"], base.out);
+
+    auto missing = tune;
+    missing.init = dir + "/nowhere";
+    EXPECT_NE(test::input_error_of([&] { train::Trainer{missing}; }).find("train.init: '" + dir + "/nowhere' is not a model folder"), std::string::npos);
+    auto wider    = tune;
+    wider.dit.dim = 64, wider.dit.ffn_dim = 128;
+    const auto e  = test::input_error_of([&] { train::Trainer{wider}; });
+    EXPECT_NE(e.find(base.out + "/dit.safetensors: train.init: '"), std::string::npos) << e;
+    EXPECT_NE(e.find("the config's model needs [64"), std::string::npos) << e;
+}
+
 // Data parallelism: two replicas on one thread each give the same run twice, bit for bit, and the same
 // run as one worker up to the order of the gradient sum.
 TEST(Train, TwoWorkersAreBitReproducibleAndFollowOneWorker) {

@@ -26,6 +26,8 @@ struct TrainConfig {
     uint64_t           seed = 0;
     std::string        device = "cpu";
     std::string        out = "data/models/sprites-tiny";
+    std::string        init;     // a model folder (dit.safetensors, text_encoder.safetensors of the same shapes) whose weights
+                                 // start the run instead of random ones: a fine-tune; "" for random weights
     std::string        state;    // resumable state (weights, EMA, optimizer moments, learning curve); default: out + ".train-state"
     // The settings the model is meant to be sampled with (recorded in config.json) and the learning curve's
     // evaluation: every `eval_every` steps (0: never) `eval_pairs` held-out pairs are sampled and scored.

@@ -14,6 +14,7 @@
 #include "common/threads.h"
 #include "io/safetensors.h"
 #include "wan/checkpoint.h"
+#include "wan/weight_errors.h"
 
 namespace profdit::train {
 
@@ -41,6 +42,7 @@ Trainer::Trainer(TrainConfig cfg) : cfg_(std::move(cfg)), device_(parse_device(c
     torch::NoGradGuard g;
     master.dit->head->head->weight.zero_();  // the reference zero-initialises the head's output layer
     master.dit->head->head->bias.zero_();
+    if (!cfg_.init.empty()) load_init(master.params);
     for (auto& rep : replicas_) {
         rep.dit->to(device_);
         rep.enc->to(device_);
@@ -174,6 +176,27 @@ void Trainer::save() const {
     j["profdit_commit"]   = build_commit();
     if (!cfg_.command.empty()) j["command"] = cfg_.command;
     std::ofstream(cfg_.out + "/config.json") << j.dump(1) << "\n";
+}
+
+// The weights of the model folder `train.init` into params (names_ order), each checked against the config's shape.
+void Trainer::load_init(std::vector<torch::Tensor>& params) const {
+    const std::string dit_file = cfg_.init + "/dit.safetensors", enc_file = cfg_.init + "/text_encoder.safetensors";
+    for (const auto& f : {dit_file, enc_file})
+        if (!fs::exists(f)) input_error("train.init: '" + cfg_.init + "' is not a model folder written by profdit train (no " + f + ")");
+    io::SafetensorsReader dit(dit_file), enc(enc_file);
+    torch::NoGradGuard    ng;
+    for (size_t i = 0; i < names_.size(); ++i) {
+        const bool        in_dit = names_[i].rfind("dit.", 0) == 0;
+        const std::string key    = names_[i].substr(in_dit ? 4 : 13);  // without "dit." / "text_encoder."
+        const std::string file   = in_dit ? dit_file : enc_file;
+        auto&             r      = in_dit ? dit : enc;
+        if (!r.contains(key)) input_error(file + ": train.init: no tensor '" + key + "', which the config's model has");
+        const auto w = r.load(key);
+        if (w.sizes() != params[i].sizes())
+            input_error(file + ": train.init: '" + key + "' has shape " + wan::shape_str(w.sizes().vec()) + ", the config's model needs " +
+                        wan::shape_str(params[i].sizes().vec()));
+        params[i].copy_(w);
+    }
 }
 
 void Trainer::load_state() {

@@ -47,6 +47,7 @@ class Trainer {
     double backward(const Batch& b);  // gradients of the batch loss into the first replica's parameters
     double step_once(int step);
     void   load_state();
+    void   load_init(std::vector<torch::Tensor>& params) const;
 
     TrainConfig                cfg_;
     torch::Device              device_;
