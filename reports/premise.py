@@ -104,7 +104,6 @@ class Consistency:
     """Which side of tau each block's mean lies on, and the share of `values` [n, blocks] on that side."""
 
     def __init__(self, values, mean, tau):
-        self.tau = tau
         self.foreground = mean >= tau  # the profiler's rule: R_attn >= tau is foreground-focused
         self.count = (~np.isnan(values)).sum(axis=0)
         same = np.where(np.isnan(values), False, (values >= tau) == self.foreground)
@@ -119,8 +118,11 @@ class Consistency:
         return "**Verdict (%s): the premise %s**: %d of %d blocks are consistent (needed: more than %g)." % (
             what, "holds" if self.holds() else "does not hold", k, n, n / 2)
 
+    def side(self, mean, b):
+        return "-" if math.isnan(mean[b]) else ("foreground" if self.foreground[b] else "background")
+
     def rows(self, mean):
-        return [[b, fmt(mean[b]), "-" if math.isnan(mean[b]) else ("foreground" if self.foreground[b] else "background"),
+        return [[b, fmt(mean[b]), self.side(mean, b),
                  "-" if math.isnan(self.share[b]) else "%.1f%% of %d" % (100 * self.share[b], self.count[b]),
                  "yes" if self.consistent[b] else "no"] for b in range(len(mean))]
 
@@ -279,7 +281,8 @@ def section_mask(exp, command):
 
 def ablation_kind(setting):
     """('background' | 'foreground' | 'random' | 'sensitivity', random seed or None) of a profiling_dit setting,
-    from the plan name in its policy_params: <plan>[-foreground | -random<seed>][-n<count>] (policies/profiling_dit.cpp)."""
+    from the plan name in its policy_params: <plan>[-foreground | -random<seed>][-n<count>]
+    (policies/profiling_dit.cpp)."""
     m = re.search(r"\bplan:\s*([^,}\s]+)", str(setting.runs[0].attrs.get("policy_params", "")))
     plan = m.group(1) if m else setting.tag
     m = re.search(r"-(foreground|random(\d+))(-n\d+)?$", plan)
@@ -342,7 +345,10 @@ def random_row(draws):
             "%.*f" % (decimals, vals[0])
 
     def metric_mean(m):
-        return lambda s: float(np.mean(list(per_pair(s, m).values()))) if per_pair(s, m) else math.nan
+        def of(s):
+            vals = list(per_pair(s, m).values())
+            return float(np.mean(vals)) if vals else math.nan
+        return of
 
     return (["random, mean ± std over %d draws" % len(draws), "", sum(len(s.runs) for s in draws.values()),
              cell(computed_fraction, 4)] + [cell(metric_mean(m), 2) for m, _ in ABLATION_METRICS])
