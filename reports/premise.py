@@ -90,11 +90,16 @@ class BlockStats:
 
 
 def read_tau(path):
-    """The `tau:` of a plan file (exits 2 when the file or the key is missing)."""
+    """The `tau:` of an attention plan file (exits 2 when the file or the key is missing, or the plan's tau is not an
+    R_attn threshold)."""
     if not os.path.exists(path):
         common.fail("%s: plan file not found" % path)
     with open(path, encoding="utf-8") as f:
-        m = re.search(r"^tau:\s*([-+0-9.eE]+)\s*$", f.read(), re.M)
+        plan = f.read()
+    method = re.search(r"^method:\s*(\S+)\s*$", plan, re.M)
+    if method and method.group(1) != "attention":
+        common.fail("%s: method %s, its tau is no R_attn threshold (pass the attention plan)" % (path, method.group(1)))
+    m = re.search(r"^tau:\s*([-+0-9.eE]+)\s*$", plan, re.M)
     if not m:
         common.fail("%s: no tau in the plan file (a sensitivity or hand-written plan has none)" % path)
     return float(m.group(1))

@@ -139,9 +139,10 @@ class Premise(unittest.TestCase):
         write_ablation(cls.paths["clear"], CLEAR)
         write_ablation(cls.paths["noise"], NOISE)
         write_ablation(cls.paths["no_profile"], {})
-        cls.plan = os.path.join(cls.dir.name, "plan.yaml")
-        with open(cls.plan, "w") as f:
-            f.write("background_blocks: [0]\nforeground_blocks: [1, 2, 3]\ntau: 0.5\nmethod: attention\n")
+        cls.plan, cls.sensitivity_plan = (os.path.join(cls.dir.name, name) for name in ("plan.yaml", "sens.yaml"))
+        for path, tau, method in ((cls.plan, 0.5, "attention"), (cls.sensitivity_plan, -35.8, "sensitivity")):
+            with open(path, "w") as f:
+                f.write("background_blocks: [0]\nforeground_blocks: [1, 2, 3]\ntau: %g\nmethod: %s\n" % (tau, method))
 
     @classmethod
     def tearDownClass(cls):
@@ -248,7 +249,9 @@ class Premise(unittest.TestCase):
         for args, message in (([missing], missing + ": file not found"),
                               ([self.paths["no_profile"]], self.paths["no_profile"] + ": no profile data"),
                               ([self.paths["holds"], "--ablation", missing], missing + ": file not found"),
-                              ([self.paths["holds"], "--plan", missing], missing + ": plan file not found")):
+                              ([self.paths["holds"], "--plan", missing], missing + ": plan file not found"),
+                              ([self.paths["holds"], "--plan", self.sensitivity_plan],
+                               self.sensitivity_plan + ": method sensitivity, its tau is no R_attn threshold")):
             rc, out, err = run_premise(*args)
             self.assertEqual(rc, 2, err)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
