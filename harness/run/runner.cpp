@@ -97,6 +97,9 @@ class Sweep {
     void encode_prompts();
     void open_store();
     void match_budgets();
+    BudgetMatch read_budget(const std::string& group, std::vector<BudgetEval>& evals);
+    void        write_budget(const std::string& group, const PolicySetting& s, const BudgetMatch& m, const std::vector<BudgetEval>& evals,
+                             size_t added);
     // per pair
     void run_pair(const Pair& pair);
     void warm_up(const torch::Tensor& noise, const Prompt& pr);
@@ -251,13 +254,7 @@ void Sweep::match_budgets() {
         auto&             evals   = known[setting];
         BudgetMatch       m;
         if (store_->status(group) == "done") {
-            Stopwatch  sw{res_.time.store_s};
-            const auto k = store_->read_dataset(group + "/knob"), c = store_->read_dataset(group + "/computed");
-            evals.clear();
-            for (int64_t j = 0; j < k.numel(); ++j) evals.push_back({k[j].item<double>(), c[j].item<double>()});
-            m.knob     = knob->option;
-            m.value    = store_->read_num_attr(group, "value");
-            m.computed = store_->read_num_attr(group, "computed");
+            m = read_budget(group, evals);
         } else {
             const size_t before = evals.size();
             m = match_budget(s.node["name"].Scalar(), *knob, *s.target, [&](double v) {
@@ -269,18 +266,7 @@ void Sweep::match_budgets() {
                                     " -> " + s.target->text(c), false);
                 return c;
             }, evals, s.source);
-            store::Record rec;
-            rec.str_attrs = {{"policy", s.node["name"].Scalar()}, {"setting", setting}, {"knob", m.knob}, {"target_kind", s.target->kind}};
-            rec.num_attrs = {{"target", s.target->value}, {"tolerance", s.target->tolerance}, {"value", m.value}, {"computed", m.computed},
-                             {"achieved", s.target->in_units(m.computed)}};
-            rec.int_attrs = {{"evaluations", int64_t(evals.size() - before)}};
-            std::vector<double> k, c;
-            for (const auto& e : evals) k.push_back(e.knob), c.push_back(e.computed);
-            const std::string every = "every evaluation of this setting so far, in order (earlier targets' included)";
-            rec.datasets["knob"]     = {series_tensor(k, {int64_t(k.size())}), {}, {{"note", every}}, false};
-            rec.datasets["computed"] = {series_tensor(c, {int64_t(c.size())}), {}, {{"note", "computed FLOPs / full FLOPs over the calibration pairs"}}, false};
-            Stopwatch sw{res_.time.store_s};
-            store_->write(group, rec, "done");
+            write_budget(group, s, m, evals, evals.size() - before);
         }
         YAML::Node node    = YAML::Clone(s.node);
         node[knob->option] = m.value;
@@ -298,6 +284,34 @@ void Sweep::match_budgets() {
         seen[tags_[i]] = i;
     }
     res_.policy_tags = tags_;
+}
+
+// A finished search read back (--resume): the knob's value and the setting's evaluations so far.
+BudgetMatch Sweep::read_budget(const std::string& group, std::vector<BudgetEval>& evals) {
+    Stopwatch  sw{res_.time.store_s};
+    const auto k = store_->read_dataset(group + "/knob"), c = store_->read_dataset(group + "/computed");
+    evals.clear();
+    for (int64_t j = 0; j < k.numel(); ++j) evals.push_back({k[j].item<double>(), c[j].item<double>()});
+    BudgetMatch m;
+    m.knob     = store_->read_str_attr(group, "knob");
+    m.value    = store_->read_num_attr(group, "value");
+    m.computed = store_->read_num_attr(group, "computed");
+    return m;
+}
+
+void Sweep::write_budget(const std::string& group, const PolicySetting& s, const BudgetMatch& m, const std::vector<BudgetEval>& evals,
+                         size_t added) {
+    store::Record rec;
+    rec.str_attrs = {{"policy", s.node["name"].Scalar()}, {"setting", emit(s.node)}, {"knob", m.knob}, {"target_kind", s.target->kind}};
+    rec.num_attrs = {{"target", s.target->value}, {"tolerance", s.target->tolerance}, {"value", m.value}, {"computed", m.computed},
+                     {"achieved", s.target->in_units(m.computed)}};
+    rec.int_attrs = {{"evaluations", int64_t(added)}};
+    std::vector<double> k, c;
+    for (const auto& e : evals) k.push_back(e.knob), c.push_back(e.computed);
+    rec.datasets["knob"]     = {series_tensor(k, {int64_t(k.size())}), {}, {{"note", "every evaluation of this setting so far, in order (earlier targets' included)"}}, false};
+    rec.datasets["computed"] = {series_tensor(c, {int64_t(c.size())}), {}, {{"note", "computed FLOPs / full FLOPs over the calibration pairs"}}, false};
+    Stopwatch sw{res_.time.store_s};
+    store_->write(group, rec, "done");
 }
 
 // ---- per pair ----
