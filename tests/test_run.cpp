@@ -19,6 +19,7 @@
 #include "run/pipeline.h"
 #include "run/plan.h"
 #include "run/runner.h"
+#include "run/summary.h"
 #include "policies/policy.h"
 #include "wan/wan_pipeline.h"
 #include "store/store.h"
@@ -424,4 +425,31 @@ TEST(Runner, StoresVideoFramesWhenAsked) {
     const auto latent = st.read_dataset("/references/0_0/latent");  // [3, F, H, W] -> frames [F, H, W, 3] in 0..255
     const auto expect = ((latent.permute({1, 2, 3, 0}).clamp(-1, 1) + 1) * 127.5).round().to(torch::kUInt8);
     EXPECT_TRUE(torch::equal(v, expect));
+}
+
+// The table's `measured x` is the median of every execution's speedup over the setting's runs (the report's
+// rule too), not the mean of the runs' speedups.
+TEST(Summary, MeasuredSpeedupIsTheMedianOfEveryExecution) {
+    const auto dir = test::temp_dir();
+    store::FileInfo info;
+    info.experiment_yaml = "x";
+    auto st = store::Store::open(dir + "/s.h5", info, false);
+    auto scalar = [](double v) { return store::Record::Dataset{torch::tensor(v, torch::kFloat64), {}, {}, false}; };
+    std::vector<run::Pair> pairs;
+    const std::vector<std::vector<double>> executions = {{1.0, 2.0, 10.0}, {3.0, 4.0, 5.0}};
+    for (int p = 0; p < 2; ++p) {
+        run::Pair pair;
+        pair.index = size_t(p), pair.prompt = p, pair.seed = 0;
+        pairs.push_back(pair);
+        store::Record r;
+        r.num_attrs["speedup"] = executions[size_t(p)][1];  // the run's own: 2 and 4, mean 3
+        for (const char* d : {"cache/computed_fraction", "cache/flops_full", "cache/flops_computed", "latency/dit_ms", "latency/e2e_ms"})
+            r.datasets[d] = scalar(1.0);
+        r.datasets["latency/speedup_repeats"] = {torch::tensor(executions[size_t(p)], torch::kFloat64), {}, {}, false};
+        st.write(run::run_group("p", pair), r, "done");
+    }
+    const auto rows = run::summarize(dir + "/s.h5", {"p"}, pairs);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_DOUBLE_EQ(rows[0].speedup, 3.5);  // median of 1, 2, 3, 4, 5, 10
+    EXPECT_EQ(rows[0].speedups.size(), 6u);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/stats.h"
 #include "store/store.h"
 
 namespace profdit::run {
@@ -22,7 +23,6 @@ std::vector<SummaryRow> summarize(const std::string& file, const std::vector<std
             row.computed += num("cache/computed_fraction");
             row.ideal_speedup += num("cache/flops_full") / num("cache/flops_computed");
             const double speedup = st.read_num_attr(g, "speedup");
-            row.speedup += speedup;
             if (st.exists(g + "/latency/speedup_repeats")) {
                 const auto v = st.read_dataset(g + "/latency/speedup_repeats").to(torch::kFloat64).contiguous();  // [repeats]
                 row.speedups.insert(row.speedups.end(), v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
@@ -42,7 +42,8 @@ std::vector<SummaryRow> summarize(const std::string& file, const std::vector<std
             }
         }
         if (!row.runs) continue;
-        for (double* v : {&row.computed, &row.ideal_speedup, &row.speedup, &row.dit_ms, &row.e2e_ms}) *v /= row.runs;
+        for (double* v : {&row.computed, &row.ideal_speedup, &row.dit_ms, &row.e2e_ms}) *v /= row.runs;
+        row.speedup = median(row.speedups);
         for (auto& [m, v] : row.metrics) v /= counts[m];
         rows.push_back(row);
     }

@@ -13,7 +13,8 @@ namespace profdit::run {
 struct SummaryRow {
     std::string                   policy_tag;
     int                           runs = 0;
-    double                        computed = 0, ideal_speedup = 0, speedup = 0, dit_ms = 0, e2e_ms = 0;
+    double                        computed = 0, ideal_speedup = 0, dit_ms = 0, e2e_ms = 0;  // means over the runs
+    double                        speedup = 0;  // measured: the median of `speedups`
     std::vector<double>           speedups;  // every execution's measured speedup over the pairs (latency/speedup_repeats;
                                              // a file written before it has the run's `speedup` only)
     double                        peak_rss_bytes = 0, peak_cuda_bytes = -1;  // max over the runs; -1: not measured
