@@ -8,18 +8,14 @@ import sys
 import tempfile
 import unittest
 
-try:
-    import h5py
-    import matplotlib  # noqa: F401  (the figure needs it)
-    import numpy as np
-except ImportError as e:
-    if sys.executable != "/usr/bin/python3" and os.access("/usr/bin/python3", os.X_OK):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])  # Debian's, where scripts/setup puts h5py
-    print(f"skipped: {e} (Debian: python3-h5py python3-matplotlib python3-numpy)")
-    sys.exit(77)
-
-sys.dont_write_bytecode = True
+sys.dont_write_bytecode = True  # the tests may run from a read-only source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_env  # noqa: E402
+
+test_env.require("h5py", "matplotlib", "numpy")
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
 import common  # noqa: E402
 import fig_leaderboard  # noqa: E402
 import leaderboard  # noqa: E402
