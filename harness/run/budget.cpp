@@ -1,6 +1,7 @@
 #include "run/budget.h"
 
 #include <cmath>
+#include <optional>
 
 #include "common/error.h"
 #include "common/format.h"
@@ -12,8 +13,6 @@ namespace {
 constexpr int    kMaxEvaluations = 40;
 constexpr double kMinBracket     = 1e-6;  // relative width at which the bracket cannot shrink further
 
-std::string number(double v) { return format_number("%g", v); }
-
 }  // namespace
 
 bool BudgetTarget::reached(double computed) const {
@@ -24,7 +23,7 @@ bool BudgetTarget::too_much_reuse(double computed) const {
     return !reached(computed) && (kind == "speedup" ? in_units(computed) > value : computed < value);
 }
 
-std::string BudgetTarget::label() const { return (kind == "speedup" ? "x" : "c") + number(value); }
+std::string BudgetTarget::label() const { return (kind == "speedup" ? "x" : "c") + policies::tag_number(value); }
 
 std::string BudgetTarget::text(double computed) const {
     return kind == "speedup" ? format_number("%.3f", in_units(computed)) + "x ideal" : "computed " + format_number("%.3f", computed);
@@ -73,7 +72,7 @@ BudgetMatch match_budget(const std::string& policy, const policies::Knob& knob, 
                          const std::string& source) {
     BudgetMatch m;
     m.knob = knob.option;
-    const std::string where = source + ": policy " + policy + " target_" + target.kind + " " + number(target.value) + ": ";
+    const std::string where = source + ": policy " + policy + " target_" + target.kind + " " + policies::tag_number(target.value) + ": ";
     auto done = [&](const BudgetEval& e) {
         m.value    = e.knob;
         m.computed = e.computed;
@@ -87,43 +86,36 @@ BudgetMatch match_budget(const std::string& policy, const policies::Knob& knob, 
     };
 
     // the bracket: lo reuses too little, hi too much; points of earlier targets narrow it
-    double lo = knob.lo, hi = knob.hi;
-    bool   have_lo = false, have_hi = false;
+    std::optional<BudgetEval> lo, hi;
     for (const auto& e : known) {
         if (target.reached(e.computed)) return done(e);
         if (target.too_much_reuse(e.computed)) {
-            if (!have_hi || e.knob < hi) hi = e.knob, have_hi = true;
-        } else if (!have_lo || e.knob > lo) {
-            lo = e.knob, have_lo = true;
+            if (!hi || e.knob < hi->knob) hi = e;
+        } else if (!lo || e.knob > lo->knob) {
+            lo = e;
         }
     }
-    if (!have_lo) {
-        const auto e = eval(knob.lo);
+    if (!lo) {
+        lo = eval(knob.lo);
+        if (target.reached(lo->computed)) return done(*lo);
+        if (target.too_much_reuse(lo->computed))
+            input_error(where + "out of reach: its least reuse in the search range (" + knob.option + " " + policies::tag_number(knob.lo) + ") already gives " +
+                        target.text(lo->computed) + " on the calibration pairs");
+    }
+    if (!hi) {
+        hi = eval(knob.hi);
+        if (target.reached(hi->computed)) return done(*hi);
+        if (!target.too_much_reuse(hi->computed))
+            input_error(where + "out of reach: its most reuse in the search range (" + knob.option + " " + policies::tag_number(knob.hi) + ") gives " +
+                        target.text(hi->computed) + " on the calibration pairs");
+    }
+    while (int(m.evals.size()) < kMaxEvaluations && hi->knob / lo->knob > 1.0 + kMinBracket) {
+        const auto e = eval(std::sqrt(lo->knob * hi->knob));
         if (target.reached(e.computed)) return done(e);
-        if (target.too_much_reuse(e.computed))
-            input_error(where + "out of reach: its least reuse in the search range (" + knob.option + " " + number(knob.lo) + ") already gives " +
-                        target.text(e.computed) + " on the calibration pairs");
+        (target.too_much_reuse(e.computed) ? hi : lo) = e;
     }
-    if (!have_hi) {
-        const auto e = eval(knob.hi);
-        if (target.reached(e.computed)) return done(e);
-        if (!target.too_much_reuse(e.computed))
-            input_error(where + "out of reach: its most reuse in the search range (" + knob.option + " " + number(knob.hi) + ") gives " +
-                        target.text(e.computed) + " on the calibration pairs");
-    }
-    double c_lo = NAN, c_hi = NAN;
-    for (const auto& e : known) {
-        if (e.knob == lo) c_lo = e.computed;
-        if (e.knob == hi) c_hi = e.computed;
-    }
-    while (int(m.evals.size()) < kMaxEvaluations && hi / lo > 1.0 + kMinBracket) {
-        const auto e = eval(std::sqrt(lo * hi));
-        if (target.reached(e.computed)) return done(e);
-        if (target.too_much_reuse(e.computed)) hi = e.knob, c_hi = e.computed;
-        else lo = e.knob, c_lo = e.computed;
-    }
-    input_error(where + "no " + knob.option + " lands within the tolerance (" + number(100 * target.tolerance) + "%): " + knob.option + " " +
-                number(lo) + " gives " + target.text(c_lo) + ", " + number(hi) + " gives " + target.text(c_hi) +
+    input_error(where + "no " + knob.option + " lands within the tolerance (" + policies::tag_number(100 * target.tolerance) + "%): " + knob.option + " " +
+                policies::tag_number(lo->knob) + " gives " + target.text(lo->computed) + ", " + policies::tag_number(hi->knob) + " gives " + target.text(hi->computed) +
                 " on the calibration pairs; widen calibration.tolerance or add calibration pairs");
 }
 
