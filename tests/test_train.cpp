@@ -175,6 +175,44 @@ TEST(Train, InitStartsFromAModelFolder) {
     EXPECT_NE(e.find("the config's model needs [64"), std::string::npos) << e;
 }
 
+// A run from scratch starts from Wan2.1's own initialisation (WanModel.init_weights and the modules'
+// constructors), not from the parity data's draw: Linear weights xavier_uniform, biases 0, norm gains 1,
+// embeddings N(0, 0.02), the head's output 0, modulation randn/sqrt(dim). `weight_init: synth` keeps the old draw.
+TEST(Train, FromScratchWeightsFollowWan21InitWeights) {
+    const auto dir = test::temp_dir();
+    auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 1));
+    train::Trainer(cfg).save();
+    io::SafetensorsReader r(cfg.out + "/dit.safetensors");
+    auto w = [&](const std::string& k) { return r.load(k).to(torch::kFloat32); };
+    auto std_of = [](const torch::Tensor& t) { return t.std().item<double>(); };
+    const double ffn_bound = std::sqrt(6.0 / (32 + 64)), attn_bound = std::sqrt(6.0 / (32 + 32));
+    EXPECT_LE(w("blocks.0.ffn.0.weight").abs().max().item<double>(), ffn_bound * 1.004);  // bf16 rounding
+    EXPECT_NEAR(std_of(w("blocks.0.ffn.0.weight")), ffn_bound / std::sqrt(3.0), 0.1 * ffn_bound / std::sqrt(3.0));
+    EXPECT_LE(w("blocks.1.cross_attn.k.weight").abs().max().item<double>(), attn_bound * 1.004);
+    EXPECT_NEAR(std_of(w("blocks.1.cross_attn.k.weight")), attn_bound / std::sqrt(3.0), 0.1 * attn_bound / std::sqrt(3.0));
+    EXPECT_NEAR(std_of(w("time_embedding.0.weight")), 0.02, 0.002);
+    EXPECT_NEAR(std_of(w("text_embedding.2.weight")), 0.02, 0.002);
+    EXPECT_NEAR(std_of(w("blocks.0.modulation")), 1.0 / std::sqrt(32.0), 0.25 / std::sqrt(32.0));
+    EXPECT_LE(w("patch_embedding.bias").abs().max().item<double>(), 1.004 / std::sqrt(48.0));
+    EXPECT_GT(w("patch_embedding.bias").abs().max().item<double>(), 0.0);
+    for (const auto* k : {"blocks.0.self_attn.q.bias", "blocks.1.ffn.2.bias", "time_projection.1.bias", "head.head.weight", "head.head.bias",
+                          "text_embedding.0.bias", "blocks.0.norm3.bias"})
+        EXPECT_EQ(w(k).abs().max().item<double>(), 0.0) << k;
+    for (const auto* k : {"blocks.0.self_attn.norm_q.weight", "blocks.1.cross_attn.norm_k.weight", "blocks.0.norm3.weight"})
+        EXPECT_EQ((w(k) - 1).abs().max().item<double>(), 0.0) << k;
+    EXPECT_EQ(nlohmann::json::parse(std::ifstream(cfg.out + "/config.json"))["train"]["weight_init"], "wan2.1");
+
+    std::filesystem::create_directories(dir + "/s"), std::filesystem::create_directories(dir + "/x");
+    auto synth = train::TrainConfig::from_yaml_file(tiny_config(dir + "/s", 1, "weight_init: synth"));
+    train::Trainer(synth).save();
+    EXPECT_GT(io::SafetensorsReader(synth.out + "/dit.safetensors").load("blocks.0.self_attn.q.bias").abs().max().item<double>(), 0.01);
+
+    const auto e = test::input_error_of([&] { train::TrainConfig::from_yaml_file(tiny_config(dir + "/x", 1, "weight_init: xavier")); });
+    EXPECT_NE(e.find("train.yaml:"), std::string::npos) << e;
+    EXPECT_NE(e.find("weight_init"), std::string::npos) << e;
+    EXPECT_NE(e.find("'xavier'"), std::string::npos) << e;
+}
+
 // Data parallelism: two replicas on one thread each give the same run twice, bit for bit, and the same
 // run as one worker up to the order of the gradient sum.
 TEST(Train, TwoWorkersAreBitReproducibleAndFollowOneWorker) {

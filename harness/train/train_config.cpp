@@ -74,6 +74,7 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     c.workers          = t.get_int("workers", c.workers, 1, 64);
     c.device           = t.get_string("device", c.device);
     c.init             = t.get_string("init", c.init);
+    c.weight_init      = t.get_choice("weight_init", c.weight_init, {"wan2.1", "synth"});
     if (c.batch % c.workers) t.fail("workers", "must divide batch (" + std::to_string(c.batch) + ")");
     if (t.has("betas")) {
         const auto b = t.get_double_list("betas");
@@ -103,7 +104,8 @@ nlohmann::json TrainConfig::to_json() const {
             {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
                        {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},
                        {"logit_std", logit_std}, {"shift", shift}, {"decay_start", decay_start}, {"decay_to", decay_to},
-                       {"seed", seed}, {"workers", workers}, {"betas", {beta1, beta2}}, {"device", device}, {"init", init}}},
+                       {"seed", seed}, {"workers", workers}, {"betas", {beta1, beta2}}, {"device", device}, {"init", init},
+                       {"weight_init", weight_init}}},
             {"sampling", {{"solver", solver}, {"steps", sample_steps}, {"shift", sample_shift}, {"guide", sample_guide}}}};
 }
 

@@ -28,6 +28,8 @@ struct TrainConfig {
     std::string        out = "data/models/sprites-tiny";
     std::string        init;     // a model folder (dit.safetensors, text_encoder.safetensors of the same shapes) whose weights
                                  // start the run instead of random ones: a fine-tune; "" for random weights
+    std::string        weight_init = "wan2.1";  // random start: wan2.1 (Wan's init_weights) or synth (wan::init_random, the
+                                                // parity data's draw, with the head's output zeroed; profdit train's only rule until 2026-12-06)
     std::string        state;    // resumable state (weights, EMA, optimizer moments, learning curve); default: out + ".train-state"
     // The settings the model is meant to be sampled with (recorded in config.json) and the learning curve's
     // evaluation: every `eval_every` steps (0: never) `eval_pairs` held-out pairs are sampled and scored.

@@ -38,10 +38,14 @@ Trainer::Trainer(TrainConfig cfg) : cfg_(std::move(cfg)), device_(parse_device(c
         replicas_.push_back(std::move(rep));
     }
     auto& master = replicas_[0];
-    wan::init_random(master.dit, cfg_.seed);
     torch::NoGradGuard g;
-    master.dit->head->head->weight.zero_();  // the reference zero-initialises the head's output layer
-    master.dit->head->head->bias.zero_();
+    if (cfg_.weight_init == "wan2.1") {
+        wan::init_weights(master.dit, cfg_.seed);
+    } else {
+        wan::init_random(master.dit, cfg_.seed);
+        master.dit->head->head->weight.zero_();
+        master.dit->head->head->bias.zero_();
+    }
     if (!cfg_.init.empty()) load_init(master.params);
     for (auto& rep : replicas_) {
         rep.dit->to(device_);

@@ -76,6 +76,39 @@ void init_random(WanModel& model, uint64_t seed) {
     }
 }
 
+void init_weights(WanModel& model, uint64_t seed) {
+    torch::NoGradGuard no_grad;
+    auto gen = at::detail::createCPUGenerator(seed);
+    std::map<std::string, torch::Tensor> params;
+    for (auto& p : model->named_parameters()) params[p.key()] = p.value();
+    const auto dim = double(model->config().dim);
+    auto starts_with = [](const std::string& s, const std::string& b) { return s.compare(0, b.size(), b) == 0; };
+    auto ends_with   = [](const std::string& s, const std::string& e) {
+        return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+    };
+    auto uniform = [&](const torch::Tensor& p, double bound) {
+        return at::rand(p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)) * (2 * bound) - bound;
+    };
+    for (auto& [key, p] : params) {
+        torch::Tensor r;
+        if (ends_with(key, "modulation")) {
+            r = at::normal(0.0, 1.0, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)) / std::sqrt(dim);
+        } else if (key == "patch_embedding.bias") {
+            r = uniform(p, 1.0 / std::sqrt(double(params.at("patch_embedding.weight")[0].numel())));
+        } else if (ends_with(key, ".bias") || key == "head.head.weight") {
+            r = torch::zeros_like(p);
+        } else if (p.dim() == 1) {
+            r = torch::ones_like(p);
+        } else if (starts_with(key, "text_embedding.") || starts_with(key, "time_embedding.")) {
+            r = at::normal(0.0, 0.02, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
+        } else {
+            const double fan_out = double(p.size(0)), fan_in = double(p[0].numel());
+            r = uniform(p, std::sqrt(6.0 / (fan_in + fan_out)));
+        }
+        p.copy_(r);
+    }
+}
+
 void save_dit(WanModel& model, const std::string& path, KeyFormat format) {
     std::map<std::string, torch::Tensor> out;
     for (auto& p : model->named_parameters()) {

@@ -36,6 +36,12 @@ WanModel load_dit(const std::string& weights_path, const std::optional<WanConfig
 // Parameters are visited in sorted key order, so the result depends only on the config and the seed.
 void init_random(WanModel& model, uint64_t seed);
 
+// Wan2.1's training initialisation (WanModel.init_weights and the modules' constructors): Linear weights
+// xavier_uniform and biases 0, the patch embedding xavier_uniform over weight.flatten(1) with Conv3d's
+// default bias U(+-1/sqrt(fan_in)), text and time embedding weights N(0, 0.02), the head's output weight 0,
+// modulation randn/sqrt(dim), norm weights 1 and biases 0. Visited in sorted key order, seeded.
+void init_weights(WanModel& model, uint64_t seed);
+
 // Writes the model's weights (f32) with official or diffusers key names, and its config in the metadata.
 void save_dit(WanModel& model, const std::string& path, KeyFormat format);
 
