@@ -318,8 +318,8 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
     EXPECT_THROW(world::EmbeddedModel::load(dir + "/out"), InputError);
 }
 
-// `profdit train` with sampling.eval_every appends one learning-curve row per evaluation to STATE/curve.csv,
-// and scripts/learning_curve.py draws it.
+// `profdit train` with sampling.eval_every appends one learning-curve row per evaluation to STATE/curve.csv
+// and the caption probe's rows to STATE/probe.csv, and scripts/learning_curve.py draws the curve.
 TEST(Train, CliWritesTheLearningCurveAndItsFigure) {
     const auto dir = test::temp_dir();
     const auto yaml = tiny_config(dir, 4, "checkpoint_every: 2, workers: 2",
@@ -333,6 +333,13 @@ TEST(Train, CliWritesTheLearningCurveAndItsFigure) {
     EXPECT_EQ(lines[0].rfind("step,train_seconds,pairs,sprite,background,direction,all,shape,size_error", 0), 0u) << lines[0];
     EXPECT_EQ(lines[1].rfind("2,", 0), 0u) << lines[1];
     EXPECT_EQ(lines[2].rfind("4,", 0), 0u) << lines[2];
+    std::ifstream pf(dir + "/state/probe.csv");  // the caption probe at each evaluation: sigma 0.9, 0.95, 0.98
+    std::vector<std::string> probe;
+    for (std::string l; std::getline(pf, l);) probe.push_back(l);
+    ASSERT_EQ(probe.size(), 7u);
+    EXPECT_EQ(probe[0].rfind("step,pairs,sigma,loss,gap_direction,gap_colour,gap_background,gap_empty", 0), 0u) << probe[0];
+    EXPECT_EQ(probe[1].rfind("2,1,0.900,", 0), 0u) << probe[1];
+    EXPECT_EQ(probe[6].rfind("4,1,0.980,", 0), 0u) << probe[6];
     const auto py = test::python_with("matplotlib");
     if (py.empty()) GTEST_SKIP() << "no python3 with matplotlib for the figure";
     const auto fig = test::run_command(py + " " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/learning_curve.py " + dir + "/c.png run=" + dir +

@@ -12,6 +12,7 @@
 #include "common/format.h"
 #include "common/progress.h"
 #include "train/trainer.h"
+#include "world/caption_probe.h"
 #include "world/embedded_model.h"
 
 namespace profdit::cli {
@@ -25,6 +26,19 @@ struct TrainOptions {
     bool        resume = false, quiet = false;
     std::string command;
 };
+
+// Whether the checkpoint uses each caption word where the sampler decides the motion (sigma 0.9-0.98):
+// world::probe_captions on the evaluation's pairs, one row per sigma appended to STATE/probe.csv.
+void append_probe_rows(const train::TrainConfig& cfg, int step, world::EmbeddedModel& m) {
+    const std::string path = cfg.state + "/probe.csv";
+    const bool fresh = !std::filesystem::exists(path);
+    std::ofstream f(path, std::ios::app);
+    if (fresh) f << "step,pairs,sigma,loss,gap_direction,gap_colour,gap_background,gap_empty,commit\n";
+    for (const auto& r : world::probe_captions(m, cfg.eval_pairs, {0.9, 0.95, 0.98}))
+        f << step << "," << cfg.eval_pairs << "," << format_number("%.3f", r.sigma) << "," << format_number("%.5f", r.loss_true) << ","
+          << format_number("%.5f", r.gap_direction) << "," << format_number("%.4f", r.gap_colour) << "," << format_number("%.4f", r.gap_background)
+          << "," << format_number("%.4f", r.gap_empty) << "," << build_commit() << "\n";
+}
 
 // One learning-curve row per evaluation: the checkpoint just written, sampled on held-out pairs at the
 // model's own sampling settings and scored by the strict detector. Appended to STATE/curve.csv.
@@ -42,6 +56,7 @@ void append_curve_row(const train::TrainConfig& cfg, int step, double train_seco
     f << step << "," << format_number("%.1f", train_seconds) << "," << r.videos << "," << format_number("%.4f", r.sprite) << ","
       << format_number("%.4f", r.background) << "," << format_number("%.4f", r.direction) << "," << format_number("%.4f", r.all) << ","
       << format_number("%.4f", r.shape) << "," << format_number("%.2f", r.size_error) << "," << format_number("%.1f", eval_s) << "," << cfg.device << "," << build_commit() << "\n";
+    append_probe_rows(cfg, step, m);
     std::cerr << "\ntrain: eval at step " << step << ": sprite " << format_number("%.3f", r.sprite) << " background "
               << format_number("%.3f", r.background) << " direction " << format_number("%.3f", r.direction) << " all "
               << format_number("%.3f", r.all) << " (" << r.videos << " pairs, " << format_number("%.0f", eval_s) << " s)\n";
