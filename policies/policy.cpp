@@ -114,6 +114,9 @@ YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::
     return n;
 }
 
+double Indicators::indicator_change(const std::string& indicator) {
+    throw std::logic_error("this indicator source keeps no previous indicator (indicator_change " + indicator + ")");
+}
 double Indicators::input_change() { throw std::logic_error("this indicator source keeps no latents (input_change)"); }
 double Indicators::computed_output_abs_mean() { throw std::logic_error("this indicator source keeps no outputs (computed_output_abs_mean)"); }
 double Indicators::computed_output_change() { throw std::logic_error("this indicator source keeps no outputs (computed_output_change)"); }

@@ -36,14 +36,18 @@ struct CallPlan {
                                      // record (false: keep the feature alone, as TaylorSeer before its warm-up ends)
 };
 
-// Indicators of the current call, computed by the executor only when a policy asks. The tensors are the
-// TeaCache indicators; the numbers are what the newer rules decide on (a policy never needs the tensors).
+// Indicators of the current call, computed by the executor only when asked. Policies decide on the numbers;
+// the tensors (the TeaCache indicators) are for observers that record them (calibration).
 class Indicators {
   public:
     virtual ~Indicators() = default;
     virtual torch::Tensor e()               = 0;  // [1, dim] time embedding
     virtual torch::Tensor e0()              = 0;  // [1, 6, dim] time projection
     virtual torch::Tensor modulated_input() = 0;  // [1, L, dim] first block's LN(x)(1 + scale) + shift
+    // metrics::relative_l1 of the named TeaCache indicator (e | e0 | modulated_input) against its value at this
+    // branch's previous call; NaN at the branch's first. The executor keeps that value, so a policy that uses it
+    // asks at every call, and for one indicator per run. Sources that keep none throw std::logic_error.
+    virtual double indicator_change(const std::string& indicator);
     // Numbers from the latent and the outputs the executor keeps per branch when CachePolicy::tracks_io();
     // NaN while there is no earlier call to compare with. Sources that keep none throw std::logic_error.
     virtual double input_change();              // mean|x - x_prev|, x_prev: this branch's latent at its previous call
@@ -87,7 +91,6 @@ class CachePolicy {
     // branch's reference r_ref (NaN when there is none yet); may set plan.reuse of later segments. The
     // reference becomes r when the call then computes every later segment.
     virtual void    refine(const CallInfo& call, double rel_l1, CallPlan& plan);
-    virtual int64_t state_bytes() const { return 0; }  // bytes of tensors the policy itself holds (cache memory)
 };
 
 // Builds a policy from a name or a map {name: ..., options...}. `source` names where the node came

@@ -1,5 +1,6 @@
 #include "policies/teacache.h"
 
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
@@ -39,11 +40,6 @@ TeaCacheFile load_teacache_file(const std::string& path) {
     return f;
 }
 
-double relative_l1(const torch::Tensor& cur, const torch::Tensor& prev) {
-    const auto change = (cur - prev).abs().mean();  // [] (0-dim)
-    return (change / prev.abs().mean().clamp_min(kRelativeL1Floor)).item<double>();
-}
-
 TeaCachePolicy::TeaCachePolicy(const ModelFacts& facts, double threshold, std::array<double, 5> coefficients,
                                std::string coeff_name, std::string indicator, int ret_steps, int final_full)
     : blocks_(facts.num_blocks), threshold_(threshold), coeff_(coefficients), coeff_name_(std::move(coeff_name)),
@@ -62,30 +58,20 @@ double TeaCachePolicy::rescale(double x) const {
 
 void TeaCachePolicy::reset() {
     acc_[0] = acc_[1] = 0;
-    prev_[0] = prev_[1] = torch::Tensor();
 }
 
 CallPlan TeaCachePolicy::plan(const CallInfo& call) {
-    const int b   = call.branch;
-    auto      cur = indicator_ == "e" ? call.indicators->e() : indicator_ == "e0" ? call.indicators->e0()
-                                                                                  : call.indicators->modulated_input();
+    const int    b      = call.branch;
+    const double change = call.indicators->indicator_change(indicator_);  // asked at every call: the executor's reference moves on
     bool compute = true;
-    if (call.step < ret_steps_ || call.step >= call.steps - final_full_ || !prev_[b].defined()) {
+    if (call.step < ret_steps_ || call.step >= call.steps - final_full_ || std::isnan(change)) {
         acc_[b] = 0;
     } else {
-        acc_[b] += rescale(relative_l1(cur, prev_[b]));
+        acc_[b] += rescale(change);
         if (acc_[b] < threshold_) compute = false;
         else acc_[b] = 0;
     }
-    prev_[b] = cur.clone();
     return {false, {!compute}};
-}
-
-int64_t TeaCachePolicy::state_bytes() const {
-    int64_t n = 0;
-    for (const auto& t : prev_)
-        if (t.defined()) n += t.numel() * t.element_size();
-    return n;
 }
 
 YAML::Node TeaCachePolicy::params() const {

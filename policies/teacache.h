@@ -30,16 +30,10 @@ struct TeaCacheFile {
 };
 TeaCacheFile load_teacache_file(const std::string& path);
 
-// mean|cur - prev| / max(mean|prev|, kRelativeL1Floor), the indicator distance TeaCache rescales. The floor
-// (upstream divides without one) keeps an all-zero previous indicator from giving NaN (0/0) or inf: 0 when
-// it stays zero, a large change otherwise. Above the floor the value is upstream's, bit for bit.
-constexpr double kRelativeL1Floor = 1e-12;
-double           relative_l1(const torch::Tensor& cur, const torch::Tensor& prev);
-
 // TeaCache: the whole stack is one cacheable segment. Per CFG branch, the relative L1 change of the
-// indicator since the branch's previous call is rescaled by the polynomial and accumulated; while the
-// sum stays below `threshold` the call reuses the cached residual, otherwise it computes and resets.
-// The first `ret_steps` and last `final_full` steps always compute (and reset).
+// indicator since the branch's previous call (a number the executor measures) is rescaled by the polynomial
+// and accumulated; while the sum stays below `threshold` the call reuses the cached residual, otherwise it
+// computes and resets. The first `ret_steps` and last `final_full` steps always compute (and reset).
 class TeaCachePolicy : public CachePolicy {
   public:
     TeaCachePolicy(const ModelFacts& facts, double threshold, std::array<double, 5> coefficients, std::string coeff_name,
@@ -50,7 +44,6 @@ class TeaCachePolicy : public CachePolicy {
     CallPlan             plan(const CallInfo& call) override;
     void                 reset() override;
     YAML::Node           params() const override;
-    int64_t              state_bytes() const override;  // the previous indicator per branch
 
     double rescale(double rel_l1) const;  // the 4th-order polynomial
 
@@ -61,7 +54,6 @@ class TeaCachePolicy : public CachePolicy {
     std::string           coeff_name_, indicator_;
     int                   ret_steps_, final_full_;
     double                acc_[2] = {0, 0};
-    torch::Tensor         prev_[2];
 };
 
 std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& facts);

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "io/safetensors.h"
 #include "metrics/flops.h"
+#include "metrics/relative_l1.h"
 #include "policies/profiling_dit.h"
 #include "policies/schedule.h"
 #include "policies/teacache.h"
@@ -180,16 +181,17 @@ TEST(ProfilingDiT, OfficialPresetComputesExactly0496On40Blocks50Steps) {
     EXPECT_EQ(d.stats().peak_cache_bytes, 2 * 5 * 4 * 64 * 4);
 }
 
-// A fake indicator source: e() is a 1-element tensor taking a prescribed value per call.
+// A fake indicator source: the indicator's change since the branch's previous call is prescribed per call.
 class SyntheticIndicator : public policies::Indicators {
   public:
-    explicit SyntheticIndicator(float v) : v_(v) {}
-    torch::Tensor e() override { return torch::full({1, 1}, v_); }
+    explicit SyntheticIndicator(double change) : change_(change) {}
+    torch::Tensor e() override { throw std::logic_error("a policy asked for a tensor"); }
     torch::Tensor e0() override { return e(); }
     torch::Tensor modulated_input() override { return e(); }
+    double        indicator_change(const std::string&) override { return change_; }
 
   private:
-    float v_;
+    double change_;
 };
 
 TEST(TeaCache, DecisionRuleOnSyntheticIndicator) {
@@ -210,7 +212,7 @@ TEST(TeaCache, DecisionRuleOnSyntheticIndicator) {
         EXPECT_NEAR(tc->rescale(0.05), 0.07738, 1e-5);
         for (int s = 0; s < int(v.size()); ++s)
             for (int b = 0; b < 2; ++b) {
-                SyntheticIndicator ind(v[s]);
+                SyntheticIndicator ind(s == 0 ? std::nan("") : metrics::relative_l1(torch::full({1, 1}, v[s]), torch::full({1, 1}, v[s - 1])));
                 auto plan = p->plan({s, int(v.size()), b, 0, &ind});
                 EXPECT_EQ(plan.reuse[0] ? 0 : 1, pattern[s]) << "thr " << thr << " step " << s << " branch " << b;
             }
@@ -219,9 +221,51 @@ TEST(TeaCache, DecisionRuleOnSyntheticIndicator) {
 
 TEST(TeaCache, RelativeL1IsFiniteOnAZeroIndicator) {
     const auto z = torch::zeros({1, 4}), x = torch::full({1, 4}, 0.5f);
-    EXPECT_EQ(policies::relative_l1(z, z), 0.0);                                // was 0/0 = NaN
-    EXPECT_NEAR(policies::relative_l1(x, z) * policies::kRelativeL1Floor, 0.5, 1e-6);  // was inf
-    EXPECT_DOUBLE_EQ(policies::relative_l1(z, x), 1.0);                         // above the floor: upstream's ratio
+    EXPECT_EQ(metrics::relative_l1(z, z), 0.0);                                // was 0/0 = NaN
+    EXPECT_NEAR(metrics::relative_l1(x, z) * metrics::kRelativeL1Floor, 0.5, 1e-6);  // was inf
+    EXPECT_DOUBLE_EQ(metrics::relative_l1(z, x), 1.0);                         // above the floor: upstream's ratio
+}
+
+// The executor measures TeaCache's indicator change (a policy sees the number, never the tensor): per branch,
+// NaN at the first call, then relative_l1 of this call's indicator against the branch's previous one; one
+// indicator per run.
+class RecordsIndicatorChange : public policies::CachePolicy {
+  public:
+    explicit RecordsIndicatorChange(int blocks, std::string ask) : blocks_(blocks), ask_(std::move(ask)) {}
+    std::string          name() const override { return "record"; }
+    std::string          tag() const override { return "record"; }
+    std::vector<policies::Segment> segments() const override { return {{0, blocks_ - 1, false}}; }
+    YAML::Node           params() const override { return {}; }
+    policies::CallPlan   plan(const policies::CallInfo& call) override {
+        changes[call.branch].push_back(call.indicators->indicator_change(ask_));
+        e[call.branch].push_back(call.indicators->e().clone());
+        if (call.step == 2 && !second.empty()) call.indicators->indicator_change(second);
+        return {false, {false}};
+    }
+    std::vector<double>        changes[2];
+    std::vector<torch::Tensor> e[2];
+    std::string                second;
+
+  private:
+    int         blocks_;
+    std::string ask_;
+};
+
+TEST(TeaCache, TheExecutorMeasuresTheIndicatorChangePerBranch) {
+    auto model = test::tiny_model();
+    RecordsIndicatorChange p(int(model->num_blocks()), "e");
+    run(model, p, 5);
+    for (int b = 0; b < 2; ++b) {
+        ASSERT_EQ(p.changes[b].size(), 5u);
+        EXPECT_TRUE(std::isnan(p.changes[b][0])) << b;
+        for (size_t s = 1; s < 5; ++s) {
+            EXPECT_EQ(p.changes[b][s], metrics::relative_l1(p.e[b][s], p.e[b][s - 1])) << b << " " << s;
+            EXPECT_GT(p.changes[b][s], 0.0) << b << " " << s;
+        }
+    }
+    RecordsIndicatorChange mixed(int(model->num_blocks()), "e");
+    mixed.second = "e0";
+    EXPECT_THROW(run(model, mixed, 5), std::logic_error);
 }
 
 TEST(Policies, BranchesNeverShareCachedTensors) {

@@ -6,7 +6,7 @@
 #include <Eigen/Dense>
 
 #include "common/error.h"
-#include "policies/teacache.h"
+#include "metrics/relative_l1.h"
 
 namespace profdit::profile {
 
@@ -24,7 +24,7 @@ void TeaCacheRecorder::on_call(int step, sampling::Branch branch, policies::Indi
     c.step   = step;
     c.branch = int(branch);
     for (size_t i = 0; i < 4; ++i) {
-        const double v = prev[i].defined() ? policies::relative_l1(cur[i], prev[i]) : nan;
+        const double v = prev[i].defined() ? metrics::relative_l1(cur[i], prev[i]) : nan;
         (i < 3 ? c.x[i] : c.y) = v;
         prev[i] = cur[i].clone();
     }

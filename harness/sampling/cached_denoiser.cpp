@@ -4,7 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "policies/teacache.h"
+#include "metrics/relative_l1.h"
 
 namespace profdit::sampling {
 
@@ -26,8 +26,8 @@ struct IoState {
 class LazyCall : public policies::Indicators {
   public:
     LazyCall(wan::WanModel& m, const torch::Tensor& latent, int64_t t, const wan::Conditioning& cond,
-             const IoState* io, double& flops)
-        : model_(m), latent_(latent), t_(t), cond_(cond), io_(io), flops_(flops) {}
+             const IoState* io, std::string& prev_name, torch::Tensor& prev, double& flops)
+        : model_(m), latent_(latent), t_(t), cond_(cond), io_(io), prev_name_(prev_name), prev_(prev), flops_(flops) {}
     wan::Embedded& embedded() {
         if (!em_) em_ = model_->embed(latent_, t_, cond_);
         return *em_;
@@ -35,6 +35,19 @@ class LazyCall : public policies::Indicators {
     torch::Tensor e() override { return embedded().cond.e; }
     torch::Tensor e0() override { return embedded().cond.e0; }
     torch::Tensor modulated_input() override { return model_->modulated_input(0, embedded().x, embedded().cond); }
+
+    double indicator_change(const std::string& name) override {
+        if (!prev_name_.empty() && prev_name_ != name)
+            throw std::logic_error("indicator_change(" + name + ") after indicator_change(" + prev_name_ + ") in one run");
+        if (!change_) {
+            auto cur = name == "e" ? e() : name == "e0" ? e0() : name == "modulated_input" ? modulated_input() : torch::Tensor();
+            if (!cur.defined()) throw std::logic_error("unknown TeaCache indicator '" + name + "'");
+            change_    = prev_.defined() ? metrics::relative_l1(cur, prev_) : kNaN;
+            prev_name_ = name;
+            prev_      = cur.clone();
+        }
+        return *change_;
+    }
 
     double input_change() override {
         if (!io().prev_input->defined()) return kNaN;
@@ -65,9 +78,11 @@ class LazyCall : public policies::Indicators {
     int64_t                      t_;
     const wan::Conditioning&     cond_;
     const IoState*               io_;
+    std::string&                 prev_name_;
+    torch::Tensor&               prev_;
     double&                      flops_;
     std::optional<wan::Embedded> em_;
-    std::optional<double>        input_change_, output_abs_;
+    std::optional<double>        input_change_, output_abs_, change_;
 };
 
 }  // namespace
@@ -100,8 +115,9 @@ void CachedDenoiser::begin(const Schedule& schedule) { sigmas_ = schedule.sigmas
 
 int64_t CachedDenoiser::cache_bytes() const {
     auto bytes = [](const torch::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : int64_t(0); };
-    int64_t n = policy_.state_bytes();
+    int64_t n = 0;
     for (const auto& c : cache_) {
+        n += bytes(c.prev_indicator);
         for (const auto& r : c.residual) n += bytes(r);
         n += bytes(c.output) + bytes(c.probe_ref) + bytes(c.prev_input) + bytes(c.computed_input);
         for (const auto& f : c.taylor) n += f.self_attn.bytes() + f.cross_attn.bytes() + f.ffn.bytes();
@@ -158,7 +174,8 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
     IoState io{&cache.prev_input, &cache.output, cache.has_changes ? cache.output_change : kNaN,
                cache.has_changes ? cache.input_change : kNaN};
     double  indicator_flops = 0;
-    LazyCall            call(model_, latent, t, cond, tracks_io_ ? &io : nullptr, indicator_flops);
+    LazyCall            call(model_, latent, t, cond, tracks_io_ ? &io : nullptr, cache.prev_indicator_name, cache.prev_indicator,
+                             indicator_flops);
     const double        sigma = size_t(step) < sigmas_.size() ? double(sigmas_[size_t(step)]) : kNaN;
     policies::CallInfo  info{step, steps_, int(branch), t, &call, sigma};
     auto                plan  = policy_.plan(info);
@@ -229,7 +246,7 @@ torch::Tensor CachedDenoiser::predict(int step, Branch branch, const torch::Tens
             probe_residual = seg.cacheable ? cache.residual[i] : x - x_in;  // [1, L, dim]
             double rel = kNaN;
             if (cache.probe_ref.defined()) {
-                rel = policies::relative_l1(probe_residual, cache.probe_ref);
+                rel = metrics::relative_l1(probe_residual, cache.probe_ref);
                 count_indicator(metrics::rel_l1_flops(double(x.numel())));
             }
             if (!seg.cacheable) count_indicator(double(x.numel()));       // the residual itself

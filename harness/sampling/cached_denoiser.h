@@ -20,7 +20,7 @@ struct CacheStats {
     double        flops_computed = 0;        // analytic: embed + computed blocks + head + indicator and forecast work
     double        flops_full     = 0;        // the same calls without caching
     double        flops_indicator = 0;       // the part of flops_computed spent on indicators and forecasts
-    int64_t       peak_cache_bytes = 0;      // largest total of cached tensors (executor and policy state) held at once
+    int64_t       peak_cache_bytes = 0;      // largest total of cached tensors (and kept indicators) held at once
     double        computed_fraction() const; // computed block calls / all block calls (forecast ones are not computed)
     double        ideal_speedup() const { return flops_computed > 0 ? flops_full / flops_computed : 0; }
 };
@@ -51,6 +51,8 @@ class CachedDenoiser : public Denoiser {
         torch::Tensor              probe_ref;       // [1, L, dim] probe segment residual the rel-L1 compares with
         torch::Tensor              prev_input;      // [C, F, H, W] latent of the branch's previous call (tracks_io)
         torch::Tensor              computed_input;  // [C, F, H, W] latent of the last computed call (tracks_io)
+        std::string                prev_indicator_name;  // the TeaCache indicator the policy asks about, and its
+        torch::Tensor              prev_indicator;       // value at the branch's previous call (indicator_change)
         double                     output_change = 0, input_change = 0;  // between the last two computed calls
         bool                       has_changes   = false;
         std::vector<BlockFactors>  taylor;          // per block (forecast_order() >= 0)
