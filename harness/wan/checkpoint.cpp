@@ -1,5 +1,6 @@
 #include "wan/checkpoint.h"
 
+#include <functional>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -57,56 +58,55 @@ WanModel load_dit(const std::string& weights_path, const std::optional<WanConfig
     return model;
 }
 
-void init_random(WanModel& model, uint64_t seed) {
+namespace {
+
+bool starts_with(const std::string& s, const std::string& b) { return s.compare(0, b.size(), b) == 0; }
+bool ends_with(const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; }
+
+// Every parameter, in sorted key order, set to draw(key, parameter, generator): the result depends only on the
+// config, the rule and the seed.
+void fill_parameters(WanModel& model, uint64_t seed,
+                     const std::function<torch::Tensor(const std::string&, const torch::Tensor&, at::Generator&)>& draw) {
     torch::NoGradGuard no_grad;
     auto gen = at::detail::createCPUGenerator(seed);
     std::map<std::string, torch::Tensor> params;
     for (auto& p : model->named_parameters()) params[p.key()] = p.value();
+    for (auto& [key, p] : params) p.copy_(draw(key, p, gen));
+}
+
+torch::Tensor normal(const torch::Tensor& p, double std, at::Generator& gen) {
+    return at::normal(0.0, std, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
+}
+
+torch::Tensor uniform(const torch::Tensor& p, double bound, at::Generator& gen) {
+    return at::rand(p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)) * (2 * bound) - bound;
+}
+
+}  // namespace
+
+void init_random(WanModel& model, uint64_t seed) {
     const auto dim = double(model->config().dim);
-    auto ends_with = [](const std::string& s, const std::string& e) {
-        return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-    };
-    for (auto& [key, p] : params) {
-        auto r = at::normal(0.0, 1.0, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
-        if (ends_with(key, "modulation")) r /= std::sqrt(dim);
-        else if (ends_with(key, ".bias")) r *= 0.1;
-        else if (p.dim() == 1) r = 1.0 + 0.1 * r;
-        else r /= std::sqrt(double(p[0].numel()));
-        p.copy_(r);
-    }
+    fill_parameters(model, seed, [&](const std::string& key, const torch::Tensor& p, at::Generator& gen) {
+        auto r = normal(p, 1.0, gen);
+        if (ends_with(key, "modulation")) return r / std::sqrt(dim);
+        if (ends_with(key, ".bias")) return r * 0.1;
+        if (p.dim() == 1) return 1.0 + 0.1 * r;
+        return r / std::sqrt(double(p[0].numel()));
+    });
 }
 
 void init_weights(WanModel& model, uint64_t seed) {
-    torch::NoGradGuard no_grad;
-    auto gen = at::detail::createCPUGenerator(seed);
-    std::map<std::string, torch::Tensor> params;
-    for (auto& p : model->named_parameters()) params[p.key()] = p.value();
-    const auto dim = double(model->config().dim);
-    auto starts_with = [](const std::string& s, const std::string& b) { return s.compare(0, b.size(), b) == 0; };
-    auto ends_with   = [](const std::string& s, const std::string& e) {
-        return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
-    };
-    auto uniform = [&](const torch::Tensor& p, double bound) {
-        return at::rand(p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)) * (2 * bound) - bound;
-    };
-    for (auto& [key, p] : params) {
-        torch::Tensor r;
-        if (ends_with(key, "modulation")) {
-            r = at::normal(0.0, 1.0, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)) / std::sqrt(dim);
-        } else if (key == "patch_embedding.bias") {
-            r = uniform(p, 1.0 / std::sqrt(double(params.at("patch_embedding.weight")[0].numel())));
-        } else if (ends_with(key, ".bias") || key == "head.head.weight") {
-            r = torch::zeros_like(p);
-        } else if (p.dim() == 1) {
-            r = torch::ones_like(p);
-        } else if (starts_with(key, "text_embedding.") || starts_with(key, "time_embedding.")) {
-            r = at::normal(0.0, 0.02, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
-        } else {
-            const double fan_out = double(p.size(0)), fan_in = double(p[0].numel());
-            r = uniform(p, std::sqrt(6.0 / (fan_in + fan_out)));
-        }
-        p.copy_(r);
-    }
+    const auto& cfg          = model->config();
+    const auto  patch_fan_in = double(cfg.in_dim * cfg.patch_volume());
+    fill_parameters(model, seed, [&](const std::string& key, const torch::Tensor& p, at::Generator& gen) {
+        if (ends_with(key, "modulation")) return normal(p, 1.0, gen) / std::sqrt(double(cfg.dim));
+        if (key == "patch_embedding.bias") return uniform(p, 1.0 / std::sqrt(patch_fan_in), gen);
+        if (ends_with(key, ".bias") || key == "head.head.weight") return torch::zeros_like(p);
+        if (p.dim() == 1) return torch::ones_like(p);
+        if (starts_with(key, "text_embedding.") || starts_with(key, "time_embedding.")) return normal(p, 0.02, gen);
+        const double fan_out = double(p.size(0)), fan_in = double(p[0].numel());
+        return uniform(p, std::sqrt(6.0 / (fan_in + fan_out)), gen);
+    });
 }
 
 void save_dit(WanModel& model, const std::string& path, KeyFormat format) {
