@@ -6,8 +6,9 @@
 Each curve.csv is written by `profdit train` when its config sets sampling.eval_every (one row per
 evaluation: step, train_seconds, pairs, sprite, background, direction, all, shape, size_error, ...).
 One panel per rate; the dashed lines are the issue's gates (sprite 0.8, background 0.9, direction 0.7, all 0.6).
-When a run's probe.csv lies beside its curve.csv (the caption probe at each evaluation), a last panel shows
-its direction gap at sigma 0.95: how much the loss rises when the direction word is reversed.
+When a run's probe.csv lies beside its curve.csv (the caption probe at each evaluation; for a copy NAME.csv,
+NAME-probe.csv), a last panel shows its direction gap at sigma 0.95: how much the loss rises when the direction
+word is reversed.
 The x axis is training time, or with --steps the step (comparable across runs on machines of different load).
 """
 import csv
@@ -28,7 +29,11 @@ def read(path):
 
 
 def probe_beside(curve_path):
-    path = os.path.join(os.path.dirname(curve_path), "probe.csv")
+    """A state folder's probe.csv beside its curve.csv, or NAME-probe.csv beside a copied NAME.csv: sigma 0.95 rows."""
+    if os.path.basename(curve_path) == "curve.csv":
+        path = os.path.join(os.path.dirname(curve_path), "probe.csv")
+    else:
+        path = curve_path[:-len(".csv")] + "-probe.csv"
     return [r for r in read(path) if abs(float(r["sigma"]) - 0.95) < 1e-6] if os.path.exists(path) else []
 
 
