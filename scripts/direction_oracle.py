@@ -15,7 +15,8 @@ Two optimal denoisers are compared:
 
 A gap (loss with a wrong or no direction word / loss with the true word - 1) well above zero means the word carries
 information a denoiser can use at that noise level. Usage:
-  scripts/direction_oracle.py [--scenes 24] [--draws 2] [--seed 0]
+  scripts/direction_oracle.py [--scenes 24] [--draws 2] [--seed 0] [--speed 2] [--sizes 10 12]
+(--speed and --sizes try another world: px per frame and the sprite's side range, as world.speed, sprite_min/max.)
 Prints a markdown table (one row per sigma) on stdout. Pure numpy; about a minute on one core.
 """
 import argparse
@@ -29,6 +30,15 @@ RGB = {"red": (0.95, -0.85, -0.85), "yellow": (0.95, 0.85, -0.9), "white": (0.95
 VEL = {"left": (-SPEED, 0), "right": (SPEED, 0), "up": (0, -SPEED), "down": (0, SPEED)}
 REVERSE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 TURN = {"left": "up", "up": "right", "right": "down", "down": "left"}
+
+
+def set_world(speed, sizes):
+    global SPEED, SIZES, VEL
+    SPEED, SIZES = speed, tuple(sizes)
+    VEL = {"left": (-SPEED, 0), "right": (SPEED, 0), "up": (0, -SPEED), "down": (0, SPEED)}
+    for s in SIZES:
+        if s + SPEED * (F - 1) > W:
+            raise SystemExit(f"a {s} px sprite moving {SPEED * (F - 1)} px does not fit {W} px")
 
 
 def background(bg, pattern):
@@ -106,7 +116,10 @@ def main():
     ap.add_argument("--scenes", type=int, default=24)
     ap.add_argument("--draws", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--speed", type=int, default=SPEED)
+    ap.add_argument("--sizes", type=int, nargs=2, default=(SIZES[0], SIZES[-1]))
     a = ap.parse_args()
+    set_world(a.speed, range(a.sizes[0], a.sizes[1] + 1))
     rng = np.random.default_rng(a.seed)
     sigmas = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995]
     priors = {"absolute": absolute_masks, "relative": relative_masks}

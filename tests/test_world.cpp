@@ -1,10 +1,13 @@
 // The embedded model's video world and the STRICT caption detector (issue 4 groundwork): rendered
 // ground-truth videos pass, noise and wrong captions fail, detected masks match the true ones.
+#include <cmath>
 #include <iostream>
 
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "test_util.h"
+#include "world/caption_probe.h"
 #include "world/detector.h"
 #include "world/world.h"
 
@@ -139,4 +142,20 @@ TEST(Detector, FailsNoiseAndWrongCaptions) {
     auto vanish = v.frames.clone();
     vanish.narrow(0, 4, 4).copy_(render(place_scene(parse_caption("a red circle moving up over a green background", cfg), cfg, 1), cfg).frames.narrow(0, 4, 4));
     EXPECT_FALSE(detect(vanish, "a yellow square moving right over a green background", cfg).sprite_present);
+}
+
+// The caption probe on the shipped model: another sprite colour or background costs it (it uses those words at
+// sigma 0.5: +6..+12 measured), the scrambled-frames gap is measured when the world has a scrambling stride and
+// NaN when it has none (4 frames: stride 2 shares a factor, stride 3 is the reversal's neighbour).
+TEST(CaptionProbe, ShippedModelPaysForAnotherColourAndTheFrameOrderIsProbed) {
+    auto m    = world::EmbeddedModel::load(test::data_path("../../data/models/sprites-tiny"));
+    auto rows = world::probe_captions(m, 2, {0.5});
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_GT(rows[0].loss_true, 0.0);
+    EXPECT_GT(rows[0].gap_colour, 1.0);
+    EXPECT_GT(rows[0].gap_background, 1.0);
+    EXPECT_TRUE(std::isfinite(rows[0].gap_shuffled));
+    EXPECT_NE(rows[0].gap_shuffled, 0.0);
+    m.world.frames = 4;
+    EXPECT_TRUE(std::isnan(world::probe_captions(m, 1, {0.5})[0].gap_shuffled));
 }

@@ -33,11 +33,11 @@ void append_probe_rows(const train::TrainConfig& cfg, int step, world::EmbeddedM
     const std::string path = cfg.state + "/probe.csv";
     const bool fresh = !std::filesystem::exists(path);
     std::ofstream f(path, std::ios::app);
-    if (fresh) f << "step,pairs,sigma,loss,gap_direction,gap_colour,gap_background,gap_empty,commit\n";
+    if (fresh) f << "step,pairs,sigma,loss,gap_direction,gap_colour,gap_background,gap_empty,gap_shuffled,commit\n";
     for (const auto& r : world::probe_captions(m, cfg.eval_pairs, {0.9, 0.95, 0.98}))
         f << step << "," << cfg.eval_pairs << "," << format_number("%.3f", r.sigma) << "," << format_number("%.5f", r.loss_true) << ","
           << format_number("%.5f", r.gap_direction) << "," << format_number("%.4f", r.gap_colour) << "," << format_number("%.4f", r.gap_background)
-          << "," << format_number("%.4f", r.gap_empty) << "," << build_commit() << "\n";
+          << "," << format_number("%.4f", r.gap_empty) << "," << format_number("%.4f", r.gap_shuffled) << "," << build_commit() << "\n";
 }
 
 // One learning-curve row per evaluation: the checkpoint just written, sampled on held-out pairs at the

@@ -36,11 +36,12 @@ int run_world_eval(const WorldEvalOptions& o) {
     if (o.guide >= 0) opt.guide = o.guide;
     if (o.probe) {
         Table t;
-        t.columns = {"model", "pairs", "sigma", "loss", "direction reversed", "other colour", "other background", "empty caption", "commit"};
+        t.columns = {"model", "pairs", "sigma", "loss", "direction reversed", "other colour", "other background", "empty caption", "frames shuffled", "commit"};
         for (const auto& r : world::probe_captions(m, o.pairs, {0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995}))
             t.rows.push_back({o.model, std::to_string(o.pairs), format_number("%.3f", r.sigma), format_number("%.4f", r.loss_true),
                               format_number("%+.4f", r.gap_direction), format_number("%+.4f", r.gap_colour),
-                              format_number("%+.4f", r.gap_background), format_number("%+.4f", r.gap_empty), build_commit()});
+                              format_number("%+.4f", r.gap_background), format_number("%+.4f", r.gap_empty),
+                              format_number("%+.4f", r.gap_shuffled), build_commit()});
         print_table(t, "md", std::cout);
         return 0;
     }

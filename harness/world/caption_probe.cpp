@@ -1,6 +1,8 @@
 #include "world/caption_probe.h"
 
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 namespace profdit::world {
 
@@ -19,6 +21,17 @@ const T& next_after(const std::vector<T>& v, const T& x) {
     return v[(size_t(it - v.begin()) + 1) % v.size()];
 }
 
+// Frame order (k j) mod F for the smallest stride k >= 2 coprime to F with k < F - 1; empty when there is none.
+std::vector<int64_t> scrambled_frames(int64_t F) {
+    for (int64_t k = 2; k < F - 1; ++k)
+        if (std::gcd(k, F) == 1) {
+            std::vector<int64_t> order(static_cast<size_t>(F));
+            for (int64_t j = 0; j < F; ++j) order[size_t(j)] = (k * j) % F;
+            return order;
+        }
+    return {};
+}
+
 }  // namespace
 
 std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const std::vector<double>& sigmas) {
@@ -26,6 +39,8 @@ std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const s
     const auto& w   = m.world;
     const auto  dev = m.dit->device();
     std::vector<CaptionProbeRow> rows(sigmas.size());
+    const auto order = scrambled_frames(w.frames);
+    const auto scramble = order.empty() ? torch::Tensor() : torch::tensor(order, torch::kInt64).to(dev);  // [F]
     for (int i = 0; i < pairs; ++i) {
         const auto scene = place_scene(parse_caption(held_out_caption(w, i), w), w, uint64_t(i));
         auto dir = scene, col = scene, bg = scene;
@@ -44,6 +59,9 @@ std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const s
             auto target      = noise - x0;                                               // [3, F, H, W]
             std::vector<double> loss;
             for (const auto& c : ctx) loss.push_back(torch::mse_loss(m.dit->forward(xt, t, c), target).item<double>());
+            const double shuffled = scramble.defined() ? torch::mse_loss(m.dit->forward(xt.index_select(1, scramble), t, ctx[0]),
+                                                                         target.index_select(1, scramble)).item<double>()
+                                                       : std::numeric_limits<double>::quiet_NaN();
             auto& r = rows[k];
             r.sigma = s;
             r.loss_true += loss[0] / pairs;
@@ -51,6 +69,7 @@ std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const s
             r.gap_colour += (loss[2] - loss[0]) / loss[0] / pairs;
             r.gap_background += (loss[3] - loss[0]) / loss[0] / pairs;
             r.gap_empty += (loss[4] - loss[0]) / loss[0] / pairs;
+            r.gap_shuffled += (shuffled - loss[0]) / loss[0] / pairs;
         }
     }
     return rows;
