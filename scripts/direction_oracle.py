@@ -81,7 +81,8 @@ def relative_masks(shape, direction):
         # every cyclic shift of one track; odd sizes also at half-pixel centres, as place_scene can put them
         for ox, oy in [(0, 0)] + ([(0.5, 0), (0, 0.5), (0.5, 0.5)] if s % 2 else []):
             vx, vy = VEL[direction]
-            base = track_mask(shape, s, W / 2 - vx * (F - 1) / 2 + ox, H / 2 - vy * (F - 1) / 2 + oy, direction)  # centred track
+            # centred track from an integer start (place_scene's starts are integers, or half-integers at the edges)
+            base = track_mask(shape, s, np.floor(W / 2 - vx * (F - 1) / 2) + ox, np.floor(H / 2 - vy * (F - 1) / 2) + oy, direction)
             out += [np.roll(base, (dy, dx), axis=(1, 2)) for dy in range(H) for dx in range(W)]
     return np.stack(out)                                                                    # [K, F, H, W]
 
