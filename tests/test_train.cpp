@@ -93,6 +93,16 @@ TEST(Train, BadConfigNamesFileKeyAndValue) {
     }
     std::ofstream(dir + "/border.yaml") << "world: {border: 2}\n";
     EXPECT_EQ(train::TrainConfig::from_yaml_file(dir + "/border.yaml").to_json()["world"]["border"], 2);
+    std::ofstream(dir + "/heading.yaml") << "world: {heading: true}\n";
+    EXPECT_EQ(train::TrainConfig::from_yaml_file(dir + "/heading.yaml").to_json()["world"]["heading"], true);
+    std::ofstream(dir + "/heading.yaml") << "world: {heading: maybe}\n";
+    try {
+        train::TrainConfig::from_yaml_file(dir + "/heading.yaml");
+        ADD_FAILURE() << "world.heading: maybe was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("heading"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("maybe"), std::string::npos) << e.what();
+    }
 }
 
 TEST(Train, LossGoesDownIdenticallyTwice) {
@@ -314,6 +324,11 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
     world::write_frame_strip(dir + "/strip.png", {a, b});
     EXPECT_TRUE(std::filesystem::file_size(dir + "/strip.png") > 100);
 #endif
+    EXPECT_FALSE(m.world.heading);  // the world the model was trained on travels with it
+    auto json = nlohmann::json::parse(std::ifstream(dir + "/out/config.json"));
+    json["world"]["heading"] = true;
+    std::ofstream(dir + "/out/config.json") << json.dump();
+    EXPECT_TRUE(world::EmbeddedModel::load(dir + "/out").world.heading);
     std::ofstream(dir + "/out/config.json") << "{\"dit\": {}}";
     EXPECT_THROW(world::EmbeddedModel::load(dir + "/out"), InputError);
 }

@@ -81,10 +81,51 @@ TEST(World, BorderFramesTheCanvasAndSpritesStayInsideIt) {
     EXPECT_THROW(sample_scene(cfg, 0), InputError);
 }
 
+// The heading option (issue 16: the direction visible in every frame, as a colour is, for a model that only
+// knows relative positions): the front third of the sprite along its motion is magenta; nothing else changes.
+TEST(World, HeadingPaintsTheFrontThirdOfEverySprite) {
+    WorldConfig plain, cfg;
+    cfg.heading     = true;
+    const Rgb nose  = nose_rgb();
+    auto      is_nose = [&](const torch::Tensor& frames) {  // [F, 3, H, W] -> [F, H, W]
+        auto m = torch::ones({frames.size(0), frames.size(2), frames.size(3)}, torch::kBool);
+        for (int c = 0; c < 3; ++c) m &= frames.select(1, c).eq(nose[c]);
+        return m;
+    };
+    for (uint64_t seed = 0; seed < 60; ++seed) {
+        const Scene s = sample_scene(cfg, seed);
+        const auto  a = render(s, plain), b = render(s, cfg);
+        EXPECT_TRUE(torch::equal(a.masks, b.masks)) << caption(s);
+        const auto nose_px = is_nose(b.frames);
+        EXPECT_FALSE(is_nose(a.frames).any().item<bool>()) << caption(s);
+        EXPECT_TRUE(torch::equal(a.frames.masked_select(nose_px.logical_not().unsqueeze(1).expand_as(a.frames)),
+                                 b.frames.masked_select(nose_px.logical_not().unsqueeze(1).expand_as(b.frames))))
+            << caption(s);  // only nose pixels differ
+        EXPECT_EQ(nose_px.logical_and(b.masks.to(torch::kBool).logical_not()).sum().item<int64_t>(), 0) << caption(s);
+        const double share = nose_px.sum().item<double>() / b.masks.sum().item<double>();
+        EXPECT_GT(share, 0.15) << caption(s);
+        EXPECT_LT(share, 0.40) << caption(s);
+        // the nose's centroid lies ahead of the sprite's along the captioned direction, in every frame
+        const auto coords = [](const torch::Tensor& m) {  // [H, W] -> mean (x, y)
+            auto idx = m.nonzero().to(torch::kFloat);      // [N, 2] (y, x)
+            return std::array<double, 2>{idx.select(1, 1).mean().item<double>(), idx.select(1, 0).mean().item<double>()};
+        };
+        for (int f = 0; f < cfg.frames; ++f) {
+            const auto n = coords(nose_px[f]), body = coords(b.masks[f]);
+            const double ahead = s.sprites[0].direction == "left"    ? body[0] - n[0]
+                                 : s.sprites[0].direction == "right" ? n[0] - body[0]
+                                 : s.sprites[0].direction == "up"    ? body[1] - n[1]
+                                                                     : n[1] - body[1];
+            EXPECT_GT(ahead, 2.0) << caption(s) << " frame " << f;
+        }
+    }
+}
+
 TEST(Detector, PassesRenderedVideosWithTrueMasks) {
-    for (int border : {0, 2}) {
+    for (int world : {0, 1, 2}) {
         WorldConfig cfg;
-        cfg.border = border;
+        cfg.border  = world == 1 ? 2 : 0;
+        cfg.heading = world == 2;
         double      iou = 0;
         const int   n   = 200;
         for (uint64_t seed = 0; seed < n; ++seed) {
@@ -99,7 +140,7 @@ TEST(Detector, PassesRenderedVideosWithTrueMasks) {
             iou += mask_iou(d.mask, v.masks);
         }
         EXPECT_GT(iou / n, 0.99);
-        std::cout << "gt mask source (detector blobs) vs true masks, border " << border << ": mean IoU " << iou / n << " over " << n
+        std::cout << "gt mask source (detector blobs) vs true masks, border " << cfg.border << " heading " << cfg.heading << ": mean IoU " << iou / n << " over " << n
                   << " rendered videos\n";
     }
 }

@@ -26,6 +26,7 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     c.world.speed      = w.get_int("speed", c.world.speed, 0, 64);
     c.world.sprites    = w.get_int("sprites", c.world.sprites, 1, 4);
     c.world.border     = w.get_int("border", c.world.border, 0, 64);
+    c.world.heading    = w.get_bool("heading", c.world.heading);
     w.finish();
     const int need = c.world.sprite_max + c.world.speed * (c.world.frames - 1), room = std::min(c.world.width, c.world.height) - 2 * c.world.border;
     if (need > room)
@@ -99,7 +100,7 @@ nlohmann::json TrainConfig::to_json() const {
     return {{"name", name},
             {"world", {{"frames", world.frames}, {"height", world.height}, {"width", world.width}, {"sprite_min", world.sprite_min},
                        {"sprite_max", world.sprite_max}, {"speed", world.speed}, {"sprites", world.sprites},
-                       {"border", world.border}}},
+                       {"border", world.border}, {"heading", world.heading}}},
             {"text_encoder", {{"layers", text_layers}, {"heads", text_heads}}},
             {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
                        {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},

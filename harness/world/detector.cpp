@@ -63,7 +63,7 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
 
     bool all_present = true, all_direction = true;
     for (const auto& sp : scene.sprites) {
-        const Rgb    rgb = colour_rgb(sp.colour);
+        const Rgb    rgb = colour_rgb(sp.colour), nose = nose_rgb();
         const double amin = 0.5 * sprite_area(sp.shape, cfg.sprite_min), amax = 1.5 * sprite_area(sp.shape, cfg.sprite_max);
         const int    span = cfg.sprite_max + 3;
         std::vector<std::array<double, 2>> track;
@@ -73,9 +73,12 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             std::vector<uint8_t> on(size_t(H) * W, 0);
             for (int y = 0; y < H; ++y)
                 for (int x = 0; x < W; ++x) {
-                    float dist = 0;
-                    for (int c = 0; c < 3; ++c) dist = std::max(dist, std::abs(fa[f][c][y][x] - rgb[c]));
-                    on[size_t(y) * W + x] = dist < opt.colour_tol;
+                    float dist = 0, nose_dist = 0;
+                    for (int c = 0; c < 3; ++c) {
+                        dist      = std::max(dist, std::abs(fa[f][c][y][x] - rgb[c]));
+                        nose_dist = std::max(nose_dist, std::abs(fa[f][c][y][x] - nose[c]));
+                    }
+                    on[size_t(y) * W + x] = dist < opt.colour_tol || (cfg.heading && nose_dist < opt.colour_tol);
                 }
             int        total = 0;
             const Blob b     = largest_blob(on, H, W, &total);

@@ -23,6 +23,7 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& d
         m.world.speed      = w.at("speed");
         m.world.sprites    = w.at("sprites");
         m.world.border     = w.value("border", 0);  // models trained before the border option have none
+        m.world.heading    = w.value("heading", false);
     } catch (const nlohmann::json::exception& e) {
         input_error(cfg_path + ": key 'world' is incomplete (" + e.what() + ")");
     }

@@ -30,7 +30,15 @@ bool inside(const Sprite& s, double cx, double cy, int x, int y) {
     return (px - cx) * (px - cx) + (py - cy) * (py - cy) <= r * r;
 }
 
+// The front third of the sprite along its motion: centre offset projected on the direction above r / 3.
+bool in_nose(const Sprite& s, const std::array<double, 2>& v, double cx, double cy, int x, int y) {
+    const double px = x + 0.5 - cx, py = y + 0.5 - cy, speed = std::hypot(v[0], v[1]);
+    return speed > 0 && (px * v[0] + py * v[1]) / speed > s.size / 6.0;
+}
+
 }  // namespace
+
+Rgb nose_rgb() { return {0.95f, -0.85f, 0.95f}; }
 
 Rgb colour_rgb(const std::string& name) {
     if (name == "red") return {0.95f, -0.85f, -0.85f};
@@ -151,13 +159,14 @@ Video render(const Scene& s, const WorldConfig& cfg) {
                 if (in_border(cfg, x, y))
                     for (int c = 0; c < 3; ++c) fa[f][c][y][x] = frame_rgb[c];
     for (const auto& sp : s.sprites) {
-        const Rgb  rgb = colour_rgb(sp.colour);
-        const auto v   = velocity(sp.direction, cfg.speed);
+        const Rgb  body = colour_rgb(sp.colour), nose = nose_rgb();
+        const auto v    = velocity(sp.direction, cfg.speed);
         for (int f = 0; f < F; ++f) {
             const double cx = sp.x0 + v[0] * f, cy = sp.y0 + v[1] * f;
             for (int y = 0; y < H; ++y)
                 for (int x = 0; x < W; ++x)
                     if (inside(sp, cx, cy, x, y)) {
+                        const Rgb& rgb = cfg.heading && in_nose(sp, v, cx, cy, x, y) ? nose : body;
                         for (int c = 0; c < 3; ++c) fa[f][c][y][x] = rgb[c];
                         ma[f][y][x] = 1;
                     }

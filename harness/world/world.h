@@ -19,6 +19,8 @@ struct WorldConfig {
     int                      stripe  = 4;                       // stripe height in pixels
     int                      border  = 0;                       // width of a fixed dark frame around the canvas (pixels);
                                                                 // an absolute-position cue, sprites stay inside it
+    bool                     heading = false;                   // the front third of every sprite (along its motion) is
+                                                                // drawn in nose_rgb(): the direction is visible in each frame
     std::vector<std::string> shapes      = {"circle", "square"};
     std::vector<std::string> colours     = {"red", "yellow", "white"};
     std::vector<std::string> backgrounds = {"blue", "green", "gray"};
@@ -44,6 +46,7 @@ struct Video {
 
 using Rgb = std::array<float, 3>;
 Rgb colour_rgb(const std::string& name);  // in [-1, 1]; InputError for an unknown name
+Rgb nose_rgb();                           // magenta, no sprite or background colour (WorldConfig::heading)
 
 // "a red circle moving left over blue stripes" / "a white square moving up over a gray background";
 // two sprites join with " and ".
