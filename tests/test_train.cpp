@@ -329,6 +329,15 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
     json["world"]["heading"] = true;
     std::ofstream(dir + "/out/config.json") << json.dump();
     EXPECT_TRUE(world::EmbeddedModel::load(dir + "/out").world.heading);
+    json["world"].erase("speed");
+    std::ofstream(dir + "/out/config.json") << json.dump();
+    try {
+        world::EmbeddedModel::load(dir + "/out");
+        ADD_FAILURE() << "a world without its speed was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("config.json: key 'world' is incomplete"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("speed"), std::string::npos) << e.what();
+    }
     std::ofstream(dir + "/out/config.json") << "{\"dit\": {}}";
     EXPECT_THROW(world::EmbeddedModel::load(dir + "/out"), InputError);
 }

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "io/yaml_options.h"
+#include "world/world_json.h"
 
 namespace profdit::train {
 
@@ -98,9 +99,7 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
 
 nlohmann::json TrainConfig::to_json() const {
     return {{"name", name},
-            {"world", {{"frames", world.frames}, {"height", world.height}, {"width", world.width}, {"sprite_min", world.sprite_min},
-                       {"sprite_max", world.sprite_max}, {"speed", world.speed}, {"sprites", world.sprites},
-                       {"border", world.border}, {"heading", world.heading}}},
+            {"world", world::to_json(world)},
             {"text_encoder", {{"layers", text_layers}, {"heads", text_heads}}},
             {"train", {{"steps", steps}, {"batch", batch}, {"warmup", warmup}, {"lr", lr}, {"weight_decay", weight_decay},
                        {"grad_clip", grad_clip}, {"ema", ema}, {"caption_dropout", caption_dropout}, {"logit_mean", logit_mean},

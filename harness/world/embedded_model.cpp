@@ -4,6 +4,7 @@
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "wan/checkpoint.h"
+#include "world/world_json.h"
 
 namespace profdit::world {
 
@@ -13,20 +14,7 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& d
     for (const char* k : {"dit", "world", "text_encoder", "vocabulary"})
         if (!j.contains(k)) input_error(cfg_path + ": missing key '" + std::string(k) + "'");
     EmbeddedModel m;
-    const auto&   w = j["world"];
-    try {
-        m.world.frames     = w.at("frames");
-        m.world.height     = w.at("height");
-        m.world.width      = w.at("width");
-        m.world.sprite_min = w.at("sprite_min");
-        m.world.sprite_max = w.at("sprite_max");
-        m.world.speed      = w.at("speed");
-        m.world.sprites    = w.at("sprites");
-        m.world.border     = w.value("border", 0);  // models trained before the border option have none
-        m.world.heading    = w.value("heading", false);
-    } catch (const nlohmann::json::exception& e) {
-        input_error(cfg_path + ": key 'world' is incomplete (" + e.what() + ")");
-    }
+    m.world = world_from_json(j["world"], cfg_path);
     m.sampling.steps = 50, m.sampling.shift = 3.0, m.sampling.guide = 1.5;
     if (j.contains("sampling")) {
         const auto& s = j["sampling"];
