@@ -114,6 +114,18 @@ YAML::Node policy_node_from_cli(const std::string& name, const std::vector<std::
     return n;
 }
 
+const std::vector<std::string>& teacache_indicator_names() {
+    static const std::vector<std::string> n = {"e", "e0", "modulated_input"};
+    return n;
+}
+
+torch::Tensor Indicators::tensor(const std::string& indicator) {
+    if (indicator == "e") return e();
+    if (indicator == "e0") return e0();
+    if (indicator == "modulated_input") return modulated_input();
+    throw std::logic_error("unknown TeaCache indicator '" + indicator + "'");
+}
+
 double Indicators::indicator_change(const std::string& indicator) {
     throw std::logic_error("this indicator source keeps no previous indicator (indicator_change " + indicator + ")");
 }

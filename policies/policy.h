@@ -36,6 +36,9 @@ struct CallPlan {
                                      // record (false: keep the feature alone, as TaylorSeer before its warm-up ends)
 };
 
+// The TeaCache indicators by name, in this order: e, e0, modulated_input (Indicators::tensor).
+const std::vector<std::string>& teacache_indicator_names();
+
 // Indicators of the current call, computed by the executor only when asked. Policies decide on the numbers;
 // the tensors (the TeaCache indicators) are for observers that record them (calibration).
 class Indicators {
@@ -44,6 +47,7 @@ class Indicators {
     virtual torch::Tensor e()               = 0;  // [1, dim] time embedding
     virtual torch::Tensor e0()              = 0;  // [1, 6, dim] time projection
     virtual torch::Tensor modulated_input() = 0;  // [1, L, dim] first block's LN(x)(1 + scale) + shift
+    torch::Tensor         tensor(const std::string& indicator);  // one of teacache_indicator_names(); logic_error otherwise
     // metrics::relative_l1 of the named TeaCache indicator (e | e0 | modulated_input) against its value at this
     // branch's previous call; NaN at the branch's first. The executor keeps that value, so a policy that uses it
     // asks at every call, and for one indicator per run. Sources that keep none throw std::logic_error.

@@ -31,7 +31,7 @@ TeaCacheFile load_teacache_file(const std::string& path) {
     const auto c = o.get_double_list("coefficients");
     if (c.size() != 5) o.fail("coefficients", "must list 5 numbers (4th-order polynomial, highest first), got " + std::to_string(c.size()));
     std::copy(c.begin(), c.end(), f.coefficients.begin());
-    f.indicator  = o.get_choice("indicator", f.indicator, {"e", "e0", "modulated_input"});
+    f.indicator  = o.get_choice("indicator", f.indicator, teacache_indicator_names());
     f.ret_steps  = o.get_int("ret_steps", f.ret_steps, 0, 100000);
     f.final_full = o.get_int("final_full", f.final_full, 0, 100000);
     o.get_node("r2");
@@ -126,7 +126,7 @@ std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& 
         name  = preset->name;
     }
     const std::string indicator = opts.get_choice("indicator", file ? file->indicator : preset ? preset->indicator : "e",
-                                                  {"e", "e0", "modulated_input"});
+                                                  teacache_indicator_names());
     const int ret_steps  = opts.get_int("ret_steps", file ? file->ret_steps : preset ? preset->ret_steps : 1, 0, 100000);
     const int final_full = opts.get_int("final_full", file ? file->final_full : preset ? preset->final_full : 1, 0, 100000);
     opts.finish();

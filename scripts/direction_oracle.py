@@ -15,8 +15,9 @@ Two optimal denoisers are compared:
 
 A gap (loss with a wrong or no direction word / loss with the true word - 1) well above zero means the word carries
 information a denoiser can use at that noise level. Usage:
-  scripts/direction_oracle.py [--scenes 24] [--draws 2] [--seed 0] [--speed 2] [--sizes 10 12]
-(--speed and --sizes try another world: px per frame and the sprite's side range, as world.speed, sprite_min/max.)
+  scripts/direction_oracle.py [--scenes 24] [--draws 2] [--seed 0] [--speed 2] [--sizes 10 12] [--heading]
+(--speed and --sizes try another world: px per frame and the sprite's side range, as world.speed, sprite_min/max;
+--heading the world whose sprites show their heading: the front third magenta, as world.heading.)
 Prints a markdown table (one row per sigma) on stdout. Pure numpy; about a minute on one core.
 """
 import argparse
@@ -25,6 +26,8 @@ import numpy as np
 
 F, H, W = 8, 32, 32
 SPEED, SIZES, STRIPE = 2, (10, 11, 12), 4
+HEADING = False
+NOSE = (0.95, -0.85, 0.95)  # world.cpp nose_rgb()
 RGB = {"red": (0.95, -0.85, -0.85), "yellow": (0.95, 0.85, -0.9), "white": (0.95, 0.95, 0.95),
        "blue": (-0.8, -0.55, 0.6), "green": (-0.7, 0.35, -0.65), "gray": (-0.15, -0.15, -0.15)}
 VEL = {"left": (-SPEED, 0), "right": (SPEED, 0), "up": (0, -SPEED), "down": (0, SPEED)}
@@ -50,15 +53,18 @@ def background(bg, pattern):
 
 
 def track_mask(shape, size, x0, y0, direction):
+    # 0 background, 1 sprite, 2 its nose (the front third along the motion, HEADING worlds only)
     vx, vy = VEL[direction]
     px = np.arange(W) + 0.5
     py = np.arange(H) + 0.5
     r = size / 2.0
-    m = np.zeros((F, H, W), bool)
+    m = np.zeros((F, H, W), np.uint8)
     for f in range(F):
         cx, cy = x0 + vx * f, y0 + vy * f
         dx, dy = px[None, :] - cx, py[:, None] - cy
-        m[f] = (np.abs(dx) <= r) & (np.abs(dy) <= r) if shape == "square" else dx * dx + dy * dy <= r * r
+        inside = (np.abs(dx) <= r) & (np.abs(dy) <= r) if shape == "square" else dx * dx + dy * dy <= r * r
+        nose = HEADING & ((dx * vx + dy * vy) / max(np.hypot(vx, vy), 1e-9) > size / 6.0)
+        m[f] = np.where(inside, np.where(nose, 2, 1), 0)
     return m
 
 
@@ -90,8 +96,11 @@ def relative_masks(shape, direction):
 def renders(masks, colour, bg, pattern):
     b = background(bg, pattern).reshape(-1)                                                 # [D]
     c = np.array(RGB[colour], np.float32)[None, None, :, None, None]
-    m = masks[:, :, None, :, :].astype(np.float32)                                          # [K, F, 1, H, W]
-    r = b.reshape(1, F, 3, H, W) + m * (c - b.reshape(1, F, 3, H, W))                      # [K, F, 3, H, W]
+    n = np.array(NOSE, np.float32)[None, None, :, None, None]
+    body = (masks == 1)[:, :, None, :, :].astype(np.float32)                                # [K, F, 1, H, W]
+    nose = (masks == 2)[:, :, None, :, :].astype(np.float32)                                # [K, F, 1, H, W]
+    bb = b.reshape(1, F, 3, H, W)
+    r = bb + body * (c - bb) + nose * (n - bb)                                              # [K, F, 3, H, W]
     return r.reshape(len(masks), -1)                                                        # [K, D]
 
 
@@ -119,7 +128,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--speed", type=int, default=SPEED)
     ap.add_argument("--sizes", type=int, nargs=2, default=(SIZES[0], SIZES[-1]))
+    ap.add_argument("--heading", action="store_true")
     a = ap.parse_args()
+    global HEADING
+    HEADING = a.heading
     set_world(a.speed, range(a.sizes[0], a.sizes[1] + 1))
     rng = np.random.default_rng(a.seed)
     sigmas = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995]

@@ -114,9 +114,9 @@ void write_atomically(const std::string& out, const std::string& text) {
 
 int run_calibrate(const CalibrateOptions& o) {
     check_format(o.format);
-    const auto& names = profile::teacache_indicators();
+    const auto& names = policies::teacache_indicator_names();
     if (o.indicator != "best" && std::find(names.begin(), names.end(), o.indicator) == names.end())
-        input_error("unknown --indicator '" + o.indicator + "' (accepted: e, e0, modulated_input, best)");
+        input_error("unknown --indicator '" + o.indicator + "' (accepted: " + join(names, ", ") + ", best)");
     if (o.branches != "cond" && o.branches != "both") input_error("unknown --branches '" + o.branches + "' (accepted: cond, both)");
     const auto x = run::load_experiment(o.experiment, o.set);
     const int  runs = int(x.prompts.size() * x.seeds.size()), per_run = (x.sampling.steps - 1) * (o.branches == "both" ? 2 : 1);

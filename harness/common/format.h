@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace profdit {
 
@@ -10,6 +11,13 @@ inline std::string format_number(const char* fmt, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, fmt, v);
     return buf;
+}
+
+// join({"a", "b"}) -> "a, b".
+inline std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+    return out;
 }
 
 }  // namespace profdit

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace profdit::io {
 
@@ -15,13 +16,6 @@ std::string scalar_text(const YAML::Node& n) {
     YAML::Emitter e;
     e << YAML::Flow << n;
     return e.c_str();
-}
-
-template <typename T>
-std::string join(const std::vector<T>& v) {
-    std::ostringstream os;
-    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
-    return os.str();
 }
 
 }  // namespace

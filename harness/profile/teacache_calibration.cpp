@@ -10,15 +10,13 @@
 
 namespace profdit::profile {
 
-const std::vector<std::string>& teacache_indicators() {
-    static const std::vector<std::string> n = {"e", "e0", "modulated_input"};
-    return n;
-}
-
 void TeaCacheRecorder::on_call(int step, sampling::Branch branch, policies::Indicators& ind, const torch::Tensor& output) {
     auto& prev = prev_[branch];
     if (step == 0) prev = {};
-    const std::array<torch::Tensor, 4> cur = {ind.e(), ind.e0(), ind.modulated_input(), output};  // [1, dim], [1, 6, dim], [1, L, dim], [C, F, H, W]
+    const auto&                  names = policies::teacache_indicator_names();
+    std::array<torch::Tensor, 4> cur;  // e [1, dim], e0 [1, 6, dim], modulated_input [1, L, dim], output [C, F, H, W]
+    for (size_t i = 0; i < 3; ++i) cur[i] = ind.tensor(names.at(i));
+    cur[3] = output;
     const double nan = std::numeric_limits<double>::quiet_NaN();
     CallChange   c;
     c.step   = step;

@@ -11,11 +11,8 @@
 
 namespace profdit::profile {
 
-// The TeaCache indicators, in the order of CallChange::x.
-const std::vector<std::string>& teacache_indicators();  // e, e0, modulated_input
-
 // One model call's change since the same branch's previous call: metrics::relative_l1 of each
-// indicator (x) and of the prediction (y). NaN at a branch's first call of a run.
+// indicator (x, in the order of policies::teacache_indicator_names()) and of the prediction (y). NaN at a branch's first call of a run.
 struct CallChange {
     int                   step   = 0;
     int                   branch = 0;

@@ -40,8 +40,7 @@ class LazyCall : public policies::Indicators {
         if (!prev_name_.empty() && prev_name_ != name)
             throw std::logic_error("indicator_change(" + name + ") after indicator_change(" + prev_name_ + ") in one run");
         if (!change_) {
-            auto cur = name == "e" ? e() : name == "e0" ? e0() : name == "modulated_input" ? modulated_input() : torch::Tensor();
-            if (!cur.defined()) throw std::logic_error("unknown TeaCache indicator '" + name + "'");
+            auto cur   = tensor(name);
             change_    = prev_.defined() ? metrics::relative_l1(cur, prev_) : kNaN;
             prev_name_ = name;
             prev_      = cur.clone();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "io/safetensors.h"
 #include "wan/checkpoint.h"
 #include "wan/t5.h"
@@ -29,12 +30,6 @@ std::string first_existing(const fs::path& dir, const std::vector<std::string>& 
     for (const auto& n : names)
         if (is_file(dir / n)) return (dir / n).string();
     return "";
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-    return out;
 }
 
 // Weights of a diffusers component folder: <stem>.safetensors.index.json, then <stem>.safetensors.
