@@ -137,11 +137,32 @@ TEST(Detector, PassesRenderedVideosWithTrueMasks) {
             EXPECT_TRUE(d.background_ok) << caption(s) << " seen " << d.background_seen << " " << d.pattern_seen;
             EXPECT_TRUE(d.shape_ok) << caption(s) << " seen " << d.shape_seen;
             EXPECT_EQ(d.size_error, 0.0) << caption(s) << " size " << d.size_seen;
+            EXPECT_EQ(d.heading_ok, cfg.heading) << caption(s) << " heading seen " << d.heading_seen;
+            EXPECT_EQ(d.heading_seen, cfg.heading ? s.sprites[0].direction : "") << caption(s);
             iou += mask_iou(d.mask, v.masks);
         }
         EXPECT_GT(iou / n, 0.99);
         std::cout << "gt mask source (detector blobs) vs true masks, border " << cfg.border << " heading " << cfg.heading << ": mean IoU " << iou / n << " over " << n
                   << " rendered videos\n";
+    }
+}
+
+// A sprite that moves one way with its nose pointing the other (the video played backwards) moves as captioned
+// but shows the wrong heading.
+TEST(Detector, SeesANoseThatPointsAgainstTheMotion) {
+    WorldConfig cfg;
+    cfg.heading = true;
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+        Scene s = sample_scene(cfg, seed);
+        const auto backwards = render(s, cfg).frames.flip(0);  // [F, 3, H, W]
+        const std::string went = s.sprites[0].direction == "left" ? "right" : s.sprites[0].direction == "right" ? "left"
+                               : s.sprites[0].direction == "up"   ? "down"  : "up";
+        const std::string nose = s.sprites[0].direction;
+        s.sprites[0].direction = went;
+        const auto d           = detect(backwards, caption(s), cfg);
+        EXPECT_TRUE(d.direction_ok) << caption(s) << " seen " << d.direction_seen;
+        EXPECT_FALSE(d.heading_ok) << caption(s);
+        EXPECT_EQ(d.heading_seen, nose) << caption(s);
     }
 }
 

@@ -65,6 +65,10 @@ int run_world_eval(const WorldEvalOptions& o) {
                       format_number("%g", opt.guide), format_number("%.3f", r.sprite), format_number("%.3f", r.background),
                       format_number("%.3f", r.direction), format_number("%.3f", r.all), format_number("%.3f", r.shape),
                       format_number("%.2f", r.size_error), build_commit()});
+    if (m.world.heading) {  // the nose on the captioned side; the motion following the nose (videos showing both)
+        t.columns.insert(t.columns.end() - 1, {"heading", "motion follows heading"});
+        t.rows[0].insert(t.rows[0].end() - 1, {format_number("%.3f", r.heading), format_number("%.3f", r.motion_follows_heading)});
+    }
     print_table(t, "md", std::cout);
     if (!o.strip.empty()) {
 #ifdef PROFDIT_HAVE_OPENCV

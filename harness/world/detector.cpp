@@ -68,7 +68,7 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
         const int    span = cfg.sprite_max + 3;
         std::vector<std::array<double, 2>> track;
         std::vector<int>                   track_frame;
-        double                             fill = 0, side = 0;
+        double                             fill = 0, side = 0, nose_dx = 0, nose_dy = 0;
         for (int f = 0; f < F; ++f) {
             std::vector<uint8_t> on(size_t(H) * W, 0);
             for (int y = 0; y < H; ++y)
@@ -91,6 +91,17 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             fill += double(b.area) / (bw * bh);
             side += 0.5 * (bw + bh);
             for (int p : b.pixels) ma[f][p / W][p % W] = 1;
+            if (cfg.heading) {
+                double nx = 0, ny = 0;
+                int    n  = 0;
+                for (int p : b.pixels) {
+                    const int x = p % W, y = p / W;
+                    float     dist = 0;
+                    for (int c = 0; c < 3; ++c) dist = std::max(dist, std::abs(fa[f][c][y][x] - nose[c]));
+                    if (dist < opt.colour_tol) nx += x + 0.5, ny += y + 0.5, ++n;
+                }
+                if (n) nose_dx += nx / n - b.cx, nose_dy += ny / n - b.cy;
+            }
         }
         const bool present = track.size() >= std::ceil(opt.present_share * F);
         d.frames_present   = d.frames_present ? std::min(d.frames_present, int(track.size())) : int(track.size());
@@ -101,6 +112,10 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             d.shape_ok   = present && d.shape_seen == sp.shape;
             d.size_seen  = side;
             d.size_error = std::max({0.0, cfg.sprite_min - side, side - cfg.sprite_max});
+        }
+        if (cfg.heading && (nose_dx != 0 || nose_dy != 0)) {
+            d.heading_seen = std::abs(nose_dx) >= std::abs(nose_dy) ? (nose_dx < 0 ? "left" : "right") : (nose_dy < 0 ? "up" : "down");
+            d.heading_ok   = present && d.heading_seen == sp.direction;
         }
         bool dir_ok        = false;
         if (present && track.size() >= 2) {

@@ -16,11 +16,15 @@ namespace profdit::world {
 // axis, at least half the expected travel, off-axis motion at most half of it). The background is the
 // dominant colour (and pattern: solid, or both stripe shades) of the pixels outside the blobs. The shape is
 // the blob's mean fill of its bounding box (a square fills it, a disc about pi/4 of it: square above 0.89),
-// the size its mean bounding-box side. With several sprites, shape and size describe the last one.
+// the size its mean bounding-box side. In a world with heading, the heading is the dominant axis of the mean
+// offset of the blob's nose-coloured pixels from its centroid. With several sprites, shape, size and heading
+// describe the last one.
 struct Detection {
     bool          sprite_present = false, direction_ok = false, background_ok = false, shape_ok = false;
     int           frames_present = 0;
     std::string   direction_seen, background_seen, pattern_seen, shape_seen;
+    std::string   heading_seen;         // where the nose points (WorldConfig::heading), empty when none is seen
+    bool          heading_ok = false;   // present, with the nose on the captioned side
     double        size_seen = 0;   // mean bounding-box side of the blob over the frames it is present in (pixels)
     double        size_error = 0;  // how far size_seen lies outside [sprite_min, sprite_max] (0 inside)
     torch::Tensor mask;  // [F, H, W] uint8, the detected blobs (the `gt` mask source for generated videos)

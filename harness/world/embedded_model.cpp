@@ -74,18 +74,26 @@ double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::Sam
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos,
                          std::vector<std::string>* captions) {
     GateRates r;
+    int       both_seen = 0;
     for (int i = 0; i < pairs; ++i) {
         const auto c = held_out_caption(m.world, i);
         auto       v = generate_video(m, c, uint64_t(i), opt);
         const auto d = detect(v, c, m.world);
         r.sprite += d.sprite_present, r.background += d.background_ok, r.direction += d.direction_ok, r.all += d.all();
         r.shape += d.shape_ok;
+        r.heading += d.heading_ok;
+        if (!d.heading_seen.empty() && !d.direction_seen.empty()) {
+            ++both_seen;
+            r.motion_follows_heading += d.direction_seen == d.heading_seen;
+        }
         if (d.sprite_present) r.size_error += d.size_error;
         if (videos) videos->push_back(v);
         if (captions) captions->push_back(c);
     }
     r.videos = pairs;
     if (r.sprite > 0) r.size_error /= r.sprite;
+    if (both_seen) r.motion_follows_heading /= both_seen;
+    if (pairs) r.heading /= pairs;
     if (pairs) r.sprite /= pairs, r.background /= pairs, r.direction /= pairs, r.all /= pairs, r.shape /= pairs;
     return r;
 }

@@ -36,6 +36,9 @@ struct GateRates {
     double sprite = 0, background = 0, direction = 0, all = 0;
     double shape = 0;       // share of videos whose sprite is present with the captioned shape
     double size_error = 0;  // mean size error (pixels outside [sprite_min, sprite_max]) over videos with the sprite
+    // worlds with heading only (else 0): the share of videos whose sprite shows the captioned heading, and of the
+    // videos where both a heading and a motion are seen, the share whose motion follows the heading (one sprite)
+    double heading = 0, motion_follows_heading = 0;
 };
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos = nullptr,
                          std::vector<std::string>* captions = nullptr);
