@@ -105,6 +105,20 @@ TEST(Train, BadConfigNamesFileKeyAndValue) {
     }
 }
 
+// Every training config the repository ships (the shipped model's, the second generation's, the pilots') still
+// parses: a renamed or removed option would otherwise surface only when somebody resumes a run.
+TEST(Train, EveryShippedTrainingConfigParses) {
+    int n = 0;
+    for (const auto& root : {"../../data/models", "../../data/train-state"})
+        for (const auto& e : std::filesystem::recursive_directory_iterator(test::data_path(root)))
+            if (e.path().extension() == ".yaml") {
+                EXPECT_NO_THROW(train::TrainConfig::from_yaml_file(e.path().string())) << e.path();
+                ++n;
+            }
+    EXPECT_GE(n, 9);
+    EXPECT_TRUE(train::TrainConfig::from_yaml_file(test::data_path("../../data/train-state/sprites-tiny-v2/train.yaml")).world.heading);
+}
+
 TEST(Train, LossGoesDownIdenticallyTwice) {
     const auto dir = test::temp_dir();
     auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 40));
