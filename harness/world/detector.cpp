@@ -70,7 +70,7 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
         std::vector<int>                   track_frame;
         double                             fill = 0, side = 0, nose_dx = 0, nose_dy = 0;
         for (int f = 0; f < F; ++f) {
-            std::vector<uint8_t> on(size_t(H) * W, 0);
+            std::vector<uint8_t> on(size_t(H) * W, 0), is_nose(size_t(H) * W, 0);
             for (int y = 0; y < H; ++y)
                 for (int x = 0; x < W; ++x) {
                     float dist = 0, nose_dist = 0;
@@ -78,7 +78,8 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
                         dist      = std::max(dist, std::abs(fa[f][c][y][x] - rgb[c]));
                         nose_dist = std::max(nose_dist, std::abs(fa[f][c][y][x] - nose[c]));
                     }
-                    on[size_t(y) * W + x] = dist < opt.colour_tol || (cfg.heading && nose_dist < opt.colour_tol);
+                    is_nose[size_t(y) * W + x] = cfg.heading && nose_dist < opt.colour_tol;
+                    on[size_t(y) * W + x]      = dist < opt.colour_tol || is_nose[size_t(y) * W + x];
                 }
             int        total = 0;
             const Blob b     = largest_blob(on, H, W, &total);
@@ -94,12 +95,8 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             if (cfg.heading) {
                 double nx = 0, ny = 0;
                 int    n  = 0;
-                for (int p : b.pixels) {
-                    const int x = p % W, y = p / W;
-                    float     dist = 0;
-                    for (int c = 0; c < 3; ++c) dist = std::max(dist, std::abs(fa[f][c][y][x] - nose[c]));
-                    if (dist < opt.colour_tol) nx += x + 0.5, ny += y + 0.5, ++n;
-                }
+                for (int p : b.pixels)
+                    if (is_nose[p]) nx += p % W + 0.5, ny += p / W + 0.5, ++n;
                 if (n) nose_dx += nx / n - b.cx, nose_dy += ny / n - b.cy;
             }
         }
