@@ -10,6 +10,7 @@
 
 #include "common/build_info.h"
 #include "common/device.h"
+#include "common/draw.h"
 #include "common/error.h"
 #include "common/threads.h"
 #include "io/safetensors.h"
@@ -63,11 +64,10 @@ Trainer::Batch Trainer::make_batch(int step) const {
     std::mt19937_64 rng(cfg_.seed * 7919ull + uint64_t(step));
     std::vector<torch::Tensor> x0s;
     std::vector<std::vector<int64_t>> ids;
-    std::uniform_real_distribution<double> u01(0, 1);
     for (int i = 0; i < B; ++i) {
         const auto scene = world::sample_scene(w, rng());
         x0s.push_back(world::render(scene, w).frames.permute({1, 0, 2, 3}));      // [3, F, H, W]
-        ids.push_back(tok_.encode(u01(rng) < cfg_.caption_dropout ? "" : world::caption(scene)));
+        ids.push_back(tok_.encode(uniform01(rng) < cfg_.caption_dropout ? "" : world::caption(scene)));
     }
     auto x0    = torch::stack(x0s);                                                // [B, 3, F, H, W]
     auto noise = at::normal(0.0, 1.0, x0.sizes(), gen);                           // [B, 3, F, H, W]

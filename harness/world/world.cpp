@@ -4,6 +4,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/draw.h"
 #include "common/error.h"
 
 namespace profdit::world {
@@ -12,7 +13,7 @@ namespace {
 
 template <typename T>
 const T& pick(const std::vector<T>& v, std::mt19937_64& rng) {
-    return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
+    return v[uniform_below(rng, v.size())];
 }
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
@@ -105,7 +106,7 @@ Scene place_scene(Scene s, const WorldConfig& cfg, uint64_t seed) {
     std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 1);
     const double    travel = double(cfg.speed) * (cfg.frames - 1);
     for (auto& sp : s.sprites) {
-        sp.size         = std::uniform_int_distribution<int>(cfg.sprite_min, cfg.sprite_max)(rng);
+        sp.size         = int(uniform_int(rng, cfg.sprite_min, cfg.sprite_max));
         const auto   v  = velocity(sp.direction, cfg.speed);
         const double r  = sp.size / 2.0;
         // centre range so that the whole track stays in view, inside the border
@@ -116,8 +117,8 @@ Scene place_scene(Scene s, const WorldConfig& cfg, uint64_t seed) {
             input_error("world: a " + std::to_string(sp.size) + " px sprite moving " + std::to_string(travel) +
                         " px does not fit a " + std::to_string(cfg.width) + "x" + std::to_string(cfg.height) + " frame" +
                         (cfg.border ? " inside a " + std::to_string(cfg.border) + " px border" : ""));
-        sp.x0 = std::round(std::uniform_real_distribution<double>(xlo, xhi)(rng));
-        sp.y0 = std::round(std::uniform_real_distribution<double>(ylo, yhi)(rng));
+        sp.x0 = std::round(uniform_real(rng, xlo, xhi));
+        sp.y0 = std::round(uniform_real(rng, ylo, yhi));
         sp.x0 = std::min(std::max(sp.x0, xlo), xhi);
         sp.y0 = std::min(std::max(sp.y0, ylo), yhi);
     }
