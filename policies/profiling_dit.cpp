@@ -6,6 +6,7 @@
 #include <numeric>
 #include <random>
 
+#include "common/draw.h"
 #include "common/error.h"
 
 namespace profdit::policies {
@@ -48,11 +49,8 @@ std::vector<int> ablation_blocks(const BlockPlan& plan, const std::string& cache
     if (cache == "foreground") {
         std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.r_attn[size_t(a)] > plan.r_attn[size_t(b)]; });
     } else if (cache == "random") {
-        // Fisher-Yates with j = draw mod i: mt19937_64's draws are fixed by the standard, but what
-        // std::uniform_int_distribution makes of them differs between standard libraries. (The modulo bias is
-        // below 1e-17 for i <= 2^10 blocks.)
-        std::mt19937_64 rng(seed);
-        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(rng() % i)]);
+        std::mt19937_64 rng(seed);  // Fisher-Yates with draws that are the same with every standard library
+        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(uniform_below(rng, i))]);
     } else if (count > 0) {
         std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return plan.r_attn[size_t(a)] < plan.r_attn[size_t(b)]; });
     } else {

@@ -46,6 +46,6 @@ std::string held_out_caption(const WorldConfig& cfg, int i);  // the i-th held-o
 
 // Controllability: for seeds 0..seeds-1, the held-out caption of that seed with each of the world's
 // direction words in turn; the share of those videos whose sprite moves in the captioned direction.
-double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt);  // the i-th held-out pair's caption (its seed is i)
+double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt);
 
 }  // namespace profdit::world
