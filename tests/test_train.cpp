@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "io/csv_log.h"
 #include "io/safetensors.h"
 #include <set>
 #include <nlohmann/json.hpp>
@@ -368,8 +369,9 @@ TEST(Train, CliWritesTheLearningCurveAndItsFigure) {
     std::vector<std::string> lines;
     for (std::string l; std::getline(f, l);) lines.push_back(l);
     ASSERT_EQ(lines.size(), 3u);  // header + steps 2 and 4
-    EXPECT_EQ(lines[0].rfind("step,train_seconds,pairs,sprite,background,direction,all,shape,size_error", 0), 0u) << lines[0];
+    EXPECT_EQ(lines[0], "step,train_seconds,pairs,sprite,background,direction,all,shape,size_error,heading,motion_follows_heading,eval_seconds,device,commit");
     EXPECT_EQ(lines[1].rfind("2,", 0), 0u) << lines[1];
+    EXPECT_NE(lines[1].find(",,,"), std::string::npos) << "a world without heading leaves its two columns empty: " << lines[1];
     EXPECT_EQ(lines[2].rfind("4,", 0), 0u) << lines[2];
     std::ifstream pf(dir + "/state/probe.csv");  // the caption probe at each evaluation: sigma 0.9, 0.95, 0.98
     std::vector<std::string> probe;
@@ -384,4 +386,39 @@ TEST(Train, CliWritesTheLearningCurveAndItsFigure) {
                                        "/state/curve.csv");
     EXPECT_EQ(fig.code, 0) << fig.err;
     EXPECT_GT(std::filesystem::file_size(dir + "/c.png"), 1000u);
+}
+
+// A curve or probe log written by an older profdit (fewer columns) is rewritten once under the new header, its rows
+// intact and the new columns empty, so that a resumed run goes on in one consistent CSV; a foreign file is refused.
+TEST(Train, CsvLogUpgradesAnOlderHeaderAndRefusesAForeignOne) {
+    const auto dir  = test::temp_dir();
+    const auto path = dir + "/curve.csv";
+    const auto read = [&] {
+        std::ifstream            f(path);
+        std::vector<std::string> lines;
+        for (std::string l; std::getline(f, l);) lines.push_back(l);
+        return lines;
+    };
+    io::append_csv_row(path, {"step", "sprite", "commit"}, {"500", "0.25", "abc"});
+    io::append_csv_row(path, {"step", "sprite", "commit"}, {"1000", "0.5", "abc"});
+    EXPECT_EQ(read(), (std::vector<std::string>{"step,sprite,commit", "500,0.25,abc", "1000,0.5,abc"}));
+    io::append_csv_row(path, {"step", "sprite", "heading", "commit"}, {"1500", "0.75", "0.5", "def"});
+    EXPECT_EQ(read(), (std::vector<std::string>{"step,sprite,heading,commit", "500,0.25,,abc", "1000,0.5,,abc", "1500,0.75,0.5,def"}));
+
+    const auto before = read();
+    try {
+        io::append_csv_row(path, {"step", "commit"}, {"2000", "ghi"});
+        ADD_FAILURE() << "a log with a column this writer lacks was rewritten";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find(path + ": its column 'sprite' is not one this profdit writes"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(read(), before);
+    std::ofstream(path, std::ios::app) << "2000,1\n";
+    try {
+        io::append_csv_row(path, {"step", "sprite", "heading", "size", "commit"}, {"1", "2", "3", "4", "5"});
+        ADD_FAILURE() << "a short row was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find(path + ":5: 2 cells under a header of 4 columns"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(read().size(), 5u);  // nothing rewritten, nothing appended
 }

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/progress.h"
+#include "io/csv_log.h"
 #include "train/trainer.h"
 #include "world/caption_probe.h"
 #include "world/embedded_model.h"
@@ -30,36 +31,39 @@ struct TrainOptions {
 // Whether the checkpoint uses each caption word where the sampler decides the motion (sigma 0.9-0.98):
 // world::probe_captions on the evaluation's pairs, one row per sigma appended to STATE/probe.csv.
 void append_probe_rows(const train::TrainConfig& cfg, int step, world::EmbeddedModel& m) {
-    const std::string path = cfg.state + "/probe.csv";
-    const bool fresh = !std::filesystem::exists(path);
-    std::ofstream f(path, std::ios::app);
-    if (fresh) f << "step,pairs,sigma,loss,gap_direction,gap_colour,gap_background,gap_empty,gap_shuffled,commit\n";
+    const std::vector<std::string> columns = {"step", "pairs", "sigma", "loss", "gap_direction", "gap_colour", "gap_background", "gap_empty",
+                                              "gap_shuffled", "commit"};
     for (const auto& r : world::probe_captions(m, cfg.eval_pairs, {0.9, 0.95, 0.98}))
-        f << step << "," << cfg.eval_pairs << "," << format_number("%.3f", r.sigma) << "," << format_number("%.5f", r.loss_true) << ","
-          << format_number("%.5f", r.gap_direction) << "," << format_number("%.4f", r.gap_colour) << "," << format_number("%.4f", r.gap_background)
-          << "," << format_number("%.4f", r.gap_empty) << "," << format_number("%.4f", r.gap_shuffled) << "," << build_commit() << "\n";
+        io::append_csv_row(cfg.state + "/probe.csv", columns,
+                           {std::to_string(step), std::to_string(cfg.eval_pairs), format_number("%.3f", r.sigma), format_number("%.5f", r.loss_true),
+                            format_number("%.5f", r.gap_direction), format_number("%.4f", r.gap_colour), format_number("%.4f", r.gap_background),
+                            format_number("%.4f", r.gap_empty), format_number("%.4f", r.gap_shuffled), build_commit()});
 }
 
 // One learning-curve row per evaluation: the checkpoint just written, sampled on held-out pairs at the
-// model's own sampling settings and scored by the strict detector. Appended to STATE/curve.csv.
+// model's own sampling settings and scored by the strict detector. Appended to STATE/curve.csv; the heading
+// columns are empty for a world without heading.
 void append_curve_row(const train::TrainConfig& cfg, int step, double train_seconds) {
     const auto t0 = std::chrono::steady_clock::now();
     auto m = world::EmbeddedModel::load(cfg.out, parse_device(cfg.device));
     sampling::SampleOptions opt;
     opt.solver = cfg.solver, opt.steps = cfg.sample_steps, opt.shift = cfg.sample_shift, opt.guide = cfg.sample_guide;
     const auto r = world::evaluate_gates(m, cfg.eval_pairs, opt);
-    const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const std::string path = cfg.state + "/curve.csv";
-    const bool fresh = !std::filesystem::exists(path);
-    std::ofstream f(path, std::ios::app);
-    if (fresh) f << "step,train_seconds,pairs,sprite,background,direction,all,shape,size_error,eval_seconds,device,commit\n";
-    f << step << "," << format_number("%.1f", train_seconds) << "," << r.videos << "," << format_number("%.4f", r.sprite) << ","
-      << format_number("%.4f", r.background) << "," << format_number("%.4f", r.direction) << "," << format_number("%.4f", r.all) << ","
-      << format_number("%.4f", r.shape) << "," << format_number("%.2f", r.size_error) << "," << format_number("%.1f", eval_s) << "," << cfg.device << "," << build_commit() << "\n";
+    const double eval_s  = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const bool   heading = cfg.world.heading;
+    const auto   rate    = [](double v) { return format_number("%.4f", v); };
+    io::append_csv_row(cfg.state + "/curve.csv",
+                       {"step", "train_seconds", "pairs", "sprite", "background", "direction", "all", "shape", "size_error", "heading",
+                        "motion_follows_heading", "eval_seconds", "device", "commit"},
+                       {std::to_string(step), format_number("%.1f", train_seconds), std::to_string(r.videos), rate(r.sprite), rate(r.background),
+                        rate(r.direction), rate(r.all), rate(r.shape), format_number("%.2f", r.size_error), heading ? rate(r.heading) : "",
+                        heading ? rate(r.motion_follows_heading) : "", format_number("%.1f", eval_s), cfg.device, build_commit()});
     append_probe_rows(cfg, step, m);
     std::cerr << "\ntrain: eval at step " << step << ": sprite " << format_number("%.3f", r.sprite) << " background "
-              << format_number("%.3f", r.background) << " direction " << format_number("%.3f", r.direction) << " all "
-              << format_number("%.3f", r.all) << " (" << r.videos << " pairs, " << format_number("%.0f", eval_s) << " s)\n";
+              << format_number("%.3f", r.background) << " direction " << format_number("%.3f", r.direction) << " all " << format_number("%.3f", r.all);
+    if (heading)
+        std::cerr << " heading " << format_number("%.3f", r.heading) << " motion follows heading " << format_number("%.3f", r.motion_follows_heading);
+    std::cerr << " (" << r.videos << " pairs, " << format_number("%.0f", eval_s) << " s)\n";
 }
 
 int run_train(const TrainOptions& o) {
