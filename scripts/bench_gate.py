@@ -31,6 +31,10 @@ SSIM_DROP = 0.005
 # Computed block fraction: any change fails. `profdit run` prints it with 3 decimals; one block evaluation in
 # ci-regression is 1/(2 seeds x 20 steps x 2 branches x 6 blocks) = 0.0021 of the mean, so every change shows.
 COMPUTED_EPS = 1e-9
+# A benchmark time that fails is measured this many times again, alone, and the lowest kept: on a shared machine
+# one benchmark's CPU time per iteration can stay 40% high for a whole run (cache and memory contention from
+# neighbours), while load never makes code faster.
+CONFIRM_REPETITIONS = 5
 # Benchmark absolute times: may grow by at most this fraction, gated only on the baseline's machine
 # (same CPU model, cores, torch version, device and threads); elsewhere they are printed as information.
 BENCH_SLOWDOWN = 0.30
@@ -93,10 +97,13 @@ def run_experiment(profdit, experiment):
     return policies
 
 
-def run_bench(bench, min_time, bench_filter):
+def run_bench(bench, min_time, bench_filter, repetitions=1):
+    """Runs the benchmark suite; with repetitions > 1 each benchmark's lowest time of its repetitions is kept."""
     cmd = [bench, "--benchmark_format=json", "--benchmark_min_time=%g" % min_time]
     if bench_filter:
         cmd.append("--benchmark_filter=" + bench_filter)
+    if repetitions > 1:
+        cmd.append("--benchmark_repetitions=%d" % repetitions)
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.stderr.write(p.stderr)
@@ -115,7 +122,8 @@ def run_bench(bench, min_time, bench_filter):
         for k in ("frames_per_s", "bytes_per_second"):
             if k in b:
                 e[k] = b[k]
-        results[b["name"]] = e
+        if b["name"] not in results or e["ms"] < results[b["name"]]["ms"]:
+            results[b["name"]] = e
     return out.get("context", {}), results
 
 
@@ -123,7 +131,12 @@ def to_ms(t, unit):
     return t * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def measure(args, policies=True, bench=True):
+def only(names):
+    """A --benchmark_filter for exactly these benchmarks (names as reported, e.g. BM_Attention/1024/manual_time)."""
+    return "^(%s)$" % "|".join(n.replace(".", "[.]") for n in sorted(names))
+
+
+def measure(args, policies=True, bench=True, bench_filter=None, repetitions=1):
     build = os.path.join(ROOT, args.build_dir)
     profdit = os.path.join(build, "profdit")
     bench_exe = os.path.join(build, "tests", "bench", "profdit_bench")
@@ -135,7 +148,8 @@ def measure(args, policies=True, bench=True):
     if policies:
         current["policies"] = run_experiment(profdit, os.path.join(ROOT, args.experiment))
     if bench:
-        ctx, current["bench"] = run_bench(bench_exe, args.bench_min_time, args.bench_filter)
+        ctx, current["bench"] = run_bench(bench_exe, args.bench_min_time, args.bench_filter if bench_filter is None else bench_filter,
+                                          repetitions)
         current["machine"].update({"torch_version": ctx.get("torch_version", "?"), "device": ctx.get("device", "?"),
                                    "bench_threads": ctx.get("threads", "?")})
     return current
@@ -298,11 +312,13 @@ def main(argv=None):
         rows, fails = compare(base, cur)
         timing = [r for r in rows if r[5] == "FAIL" and (r[0].endswith(" measured x") or r[0].startswith("BM_"))]
         if not args.current and not args.update_baseline and timing and len(timing) == fails and args.confirm:
-            # Only timing checks failed: confirm with a second measurement of those parts (best of two).
-            print("bench-gate: %d timing check(s) failed; measuring them again (best of two counts)\n" % fails)
+            # Only timing checks failed: confirm with a second measurement of those parts (the best counts); a
+            # failed benchmark is measured CONFIRM_REPETITIONS times more, alone, and its lowest time kept.
+            slow = [r[0] for r in timing if r[0].startswith("BM_")]
+            print("bench-gate: %d timing check(s) failed; measuring them again (the best counts)\n" % fails)
             try:
-                keep_best(cur, measure(args, policies=any(r[0].endswith(" measured x") for r in timing),
-                                       bench=any(r[0].startswith("BM_") for r in timing)))
+                keep_best(cur, measure(args, policies=any(r[0].endswith(" measured x") for r in timing), bench=bool(slow),
+                                       bench_filter=only(slow), repetitions=CONFIRM_REPETITIONS))
             except (RuntimeError, BadInput, json.JSONDecodeError, KeyError) as e:
                 sys.stderr.write("bench-gate: FAIL: could not measure again: %s\n" % e)
                 return 1

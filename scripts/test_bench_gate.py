@@ -157,5 +157,28 @@ class GateTest(unittest.TestCase):
             self.assertEqual(json.load(f)["policies"]["step_skip_i2"]["speedup"], 1.0)
 
 
+    def test_a_failed_benchmark_is_confirmed_alone_by_its_lowest_repetition(self):
+        # run_bench on a stand-in benchmark binary that reports three repetitions and an aggregate row: the lowest
+        # repetition counts, aggregates are ignored, and the confirmation's filter names exactly the failed ones.
+        sys.path.insert(0, os.path.dirname(GATE))
+        import bench_gate
+        fake = self.write("bench.py", "import json, sys\n"
+                          "open(sys.argv[0] + '.args', 'w').write(' '.join(sys.argv[1:]))\n"
+                          "rows = [dict(name='BM_A/1/manual_time', run_type='iteration', real_time=t, cpu_time=t, time_unit='ms')"
+                          " for t in (140.0, 101.0, 150.0)]\n"
+                          "rows.append(dict(name='BM_A/1/manual_time_mean', run_type='aggregate', real_time=1.0, cpu_time=1.0, time_unit='ms'))\n"
+                          "print(json.dumps(dict(context=dict(), benchmarks=rows)))\n")
+        exe = self.write("bench", "#!/bin/sh\nexec %s %s \"$@\"\n" % (sys.executable, fake))
+        os.chmod(exe, 0o755)
+        flt = bench_gate.only(["BM_A/1/manual_time", "BM_B.x"])
+        self.assertEqual(flt, "^(BM_A/1/manual_time|BM_B[.]x)$")
+        _, results = bench_gate.run_bench(exe, 0.5, flt, repetitions=5)
+        self.assertEqual(results["BM_A/1/manual_time"]["ms"], 101.0)
+        self.assertEqual(list(results), ["BM_A/1/manual_time"])
+        with open(fake + ".args") as f:
+            args = f.read()
+        self.assertIn("--benchmark_repetitions=5", args)
+        self.assertIn("--benchmark_filter=" + flt, args)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
