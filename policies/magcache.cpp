@@ -98,7 +98,7 @@ MagRatios load_magcache_file(const std::string& path) {
     r.sigmas    = o.get_double_list("sigmas");
     r.ratios[0] = o.get_double_list("cond");
     r.ratios[1] = o.get_double_list("uncond");
-    o.get_node("source");
+    r.measured_on = measured_on(o.get_node("source"));
     o.finish();
     check_ratios(r, [&](const std::string& k, const std::string& what) { o.fail(k, what); });
     return r;
@@ -180,6 +180,7 @@ std::unique_ptr<CachePolicy> make_magcache(io::Options& opts, const ModelFacts& 
     if (chosen.empty() && (ext == ".yaml" || ext == ".yml" || std::filesystem::is_regular_file(want))) {
         if (!std::filesystem::is_regular_file(want)) opts.fail("ratios", "names the file '" + want + "', which does not exist");
         r = load_magcache_file(want);
+        check_measured_on(opts, "ratios", want, r.measured_on, facts);
     } else if (!chosen.empty()) {
         r = magcache_preset(chosen);
     } else if (want == "auto" && threshold == 0) {

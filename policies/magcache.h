@@ -13,6 +13,7 @@ struct MagRatios {
     int                 blocks = 0;
     std::vector<double> sigmas;  // [N] decreasing
     std::vector<double> ratios[2];  // [N] per branch (0 cond, 1 uncond)
+    std::string         measured_on;  // a ratio file's source.model, or ""
 };
 
 // Zehong-Ma/MagCache, MagCache4Wan2.1/magcache_generate.py: the published T2V ratios (50 steps, UniPC,

@@ -56,6 +56,31 @@ const std::vector<std::string>& policy_names() {
     return names;
 }
 
+namespace {
+
+std::string weights_hash(const std::string& fingerprint) {
+    const std::string key = "fnv1a64:";
+    const auto        at  = fingerprint.find(key);
+    if (at == std::string::npos) return "";
+    const auto end = fingerprint.find_first_not_of("0123456789abcdef", at + key.size());
+    return fingerprint.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace
+
+std::string measured_on(const YAML::Node& source) {
+    return source && source.IsMap() && source["model"] && source["model"].IsScalar() ? source["model"].Scalar() : "";
+}
+
+void check_measured_on(const io::Options& opts, const std::string& key, const std::string& file, const std::string& measured_on,
+                       const ModelFacts& facts) {
+    const auto made = weights_hash(measured_on), now = weights_hash(facts.weights);
+    if (made.empty() || now.empty() || made == now) return;
+    opts.fail(key, "names '" + file + "', measured on other weights (its source.model: '" + measured_on + "') than this run's model ('" +
+                       facts.weights + "'); measure it again on this model (the command is in the file's header), or delete its "
+                       "source.model to use it anyway");
+}
+
 std::unique_ptr<CachePolicy> make_policy(const YAML::Node& node, const ModelFacts& facts, const std::string& source) {
     std::string name;
     YAML::Node  opts(YAML::NodeType::Map);

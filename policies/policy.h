@@ -8,6 +8,8 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include "io/yaml_options.h"
+
 namespace profdit::policies {
 
 // A contiguous run of blocks [first, last]. A cacheable segment stores its residual
@@ -73,7 +75,16 @@ struct CallInfo {
 struct ModelFacts {
     int         num_blocks = 0;
     std::string variant;  // WanConfig::variant(): "Wan2.1-T2V-1.3B", ..., or "custom"
+    std::string weights;  // run::Pipeline::fingerprint, e.g. "sprites-tiny fnv1a64:3f0c..."; "" when unknown
 };
+
+// A plan or calibration file written by `profdit profile` / `calibrate` names the weights it was measured on
+// (source.model). When both it and facts.weights carry a weights hash (fnv1a64:...) and the hashes differ, the
+// option `key` that named the file fails (an InputError naming both); a file without one (written by hand, or
+// edited to drop it) is used as it is.
+void        check_measured_on(const io::Options& opts, const std::string& key, const std::string& file, const std::string& measured_on,
+                              const ModelFacts& facts);
+std::string measured_on(const YAML::Node& source);  // a file's source.model, "" when it has none
 
 // The policy decides, the pipeline executes: a policy sees step, branch and indicators and returns a
 // plan over its fixed segments; it never touches model tensors. Per-branch state lives in the policy

@@ -35,7 +35,7 @@ BlockPlan load_block_plan(const std::string& path) {
     o.get_double("tau", 0, -1e9, 1e9);
     plan.schedule = o.get_node("schedule");
     if (plan.schedule && !plan.schedule.IsMap()) o.fail("schedule", "must be a map");
-    o.get_node("source");
+    plan.measured_on = measured_on(o.get_node("source"));
     o.get_node("budget");
     o.get_node("method");
     o.finish();
@@ -106,7 +106,9 @@ std::unique_ptr<CachePolicy> make_profiling_dit(io::Options& opts, const ModelFa
         opts.fail(opts.has("plan") ? "plan" : "background_blocks", "needs exactly one of plan (file), preset or background_blocks");
     BlockPlan plan;
     if (opts.has("plan")) {
-        plan = load_block_plan(opts.get_string("plan", ""));
+        const auto path = opts.get_string("plan", "");
+        plan = load_block_plan(path);
+        check_measured_on(opts, "plan", path, plan.measured_on, facts);
     } else if (opts.has("preset")) {
         std::string names, want = opts.get_string("preset", "");
         bool found = false;

@@ -13,6 +13,7 @@ struct BlockPlan {
     std::vector<int>    background;
     std::vector<double> r_attn;  // per block, from a profiled plan file (may be empty)
     YAML::Node       schedule;  // the plan file's schedule map (may hold warmup, final_full), or undefined
+    std::string         measured_on;  // the file's source.model, or ""
 };
 
 // Built-in plans; "wan2.1-t2v-14b-official" is the list hard-coded in ProfilingDiT's released

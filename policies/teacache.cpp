@@ -35,7 +35,7 @@ TeaCacheFile load_teacache_file(const std::string& path) {
     f.ret_steps  = o.get_int("ret_steps", f.ret_steps, 0, 100000);
     f.final_full = o.get_int("final_full", f.final_full, 0, 100000);
     o.get_node("r2");
-    o.get_node("source");
+    f.measured_on = measured_on(o.get_node("source"));
     o.finish();
     return f;
 }
@@ -102,6 +102,7 @@ std::unique_ptr<CachePolicy> make_teacache(io::Options& opts, const ModelFacts& 
     if (c && c.IsScalar() && names_file(c.Scalar())) {
         if (!std::filesystem::is_regular_file(c.Scalar())) opts.fail("coefficients", "names the file '" + c.Scalar() + "', which does not exist");
         file  = load_teacache_file(c.Scalar());
+        check_measured_on(opts, "coefficients", c.Scalar(), file->measured_on, facts);
         coeff = file->coefficients;
         name  = file->name;
     } else if (c && c.IsSequence()) {

@@ -27,6 +27,7 @@ struct TeaCacheFile {
     std::array<double, 5> coefficients{};
     std::string           indicator = "modulated_input";
     int                   ret_steps = 1, final_full = 1;
+    std::string           measured_on;  // the file's source.model, or ""
 };
 TeaCacheFile load_teacache_file(const std::string& path);
 

@@ -31,7 +31,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::unique_ptr<policies::CachePolicy> policy(const std::string& yaml, int blocks = 2) {
-    return policies::make_policy(YAML::Load(yaml), {blocks, "custom"}, "test");
+    return policies::make_policy(YAML::Load(yaml), {blocks, "custom", ""}, "test");
 }
 
 struct RunOut {
@@ -60,7 +60,7 @@ RunOut run_embedded(const std::string& yaml, int steps) {
     }();
     torch::NoGradGuard no_grad;
     const auto& cfg = pipe.dit->config();
-    auto p = policies::make_policy(YAML::Load(yaml), {int(cfg.num_layers), cfg.variant()}, "test");
+    auto p = policies::make_policy(YAML::Load(yaml), {int(cfg.num_layers), cfg.variant(), ""}, "test");
     sampling::CachedDenoiser d(pipe.dit, *p, steps);
     sampling::SampleOptions  opt;
     opt.steps = steps;
@@ -406,7 +406,7 @@ TEST(MagCache, PublishedPresetsMatchTheReference) {
     EXPECT_EQ(r.ratios[0][1], 1.0124);   // mag_ratios[2]
     EXPECT_EQ(r.ratios[1][1], 1.02213);  // mag_ratios[3]
     EXPECT_EQ(r.ratios[1][49], 0.81939); // the last entry
-    auto p = policies::make_policy(YAML::Load("{name: magcache}"), {30, "Wan2.1-T2V-1.3B"}, "t");
+    auto p = policies::make_policy(YAML::Load("{name: magcache}"), {30, "Wan2.1-T2V-1.3B", ""}, "t");
     EXPECT_EQ(p->tag(), "magcache-thr0.12-K2-r0.2-wan2.1-t2v-1.3b");
 }
 

@@ -100,7 +100,7 @@ TEST(Calibration, FitNoisyDataIsLeastSquares) {
 TEST(Calibration, RecorderMatchesDirectRecomputation) {
     auto                  model = test::tiny_model();
     io::SafetensorsReader g(test::data_path("wan21_tiny/dit_tiny_pipeline.safetensors"));
-    policies::NonePolicy  none({int(model->config().num_layers), "custom"});
+    policies::NonePolicy  none({int(model->config().num_layers), "custom", ""});
     sampling::SampleOptions opt;
     opt.steps = 4;
 
@@ -178,7 +178,7 @@ TEST(CalibrateCli, WritesAFileTheTeaCachePolicyLoads) {
     EXPECT_EQ(n["source"]["points"].as<int>(), 10);
     EXPECT_EQ(n["source"]["steps"].as<int>(), 6);
     EXPECT_EQ(n["source"]["seeds"].size(), 2u);
-    auto p = policies::make_policy(YAML::Load("{name: teacache, threshold: 0.1, coefficients: " + dir + "/plans/tc.yaml}"), {4, "custom"}, "t");
+    auto p = policies::make_policy(YAML::Load("{name: teacache, threshold: 0.1, coefficients: " + dir + "/plans/tc.yaml}"), {4, "custom", ""}, "t");
     EXPECT_EQ(p->tag(), "teacache-thr0.1-" + n["indicator"].as<std::string>() + "-tc-r1-f1");
 
     r = test::run_profdit("calibrate teacache " + dir + "/x.yaml --indicator e0 --quiet --format json");

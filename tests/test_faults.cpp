@@ -79,6 +79,28 @@ TEST(Faults, BadCaptionIsRefusedBeforeAnyRun) {
     EXPECT_FALSE(fs::exists(dir + "/x.h5"));
 }
 
+// A plan profiled on other weights (a stale plans/ file after the embedded model was retrained) is refused before
+// the result file is touched, naming the experiment's option, the plan and both fingerprints.
+TEST(Faults, APlanMeasuredOnOtherWeightsIsRefusedBeforeAnyRun) {
+    const auto dir = test::temp_dir();
+    const auto x   = experiment(dir);
+    const auto out = dir + "/x.h5";
+    ASSERT_EQ(test::run_profdit("run " + x + " --out " + out).code, 0);
+    const auto before = slurp(out);
+
+    std::ofstream(dir + "/stale.yaml") << "background_blocks: [1, 2]\nsource: {model: sprites-tiny fnv1a64:0123456789abcdef}\n";
+    std::string text = slurp(x);
+    text.replace(text.find("policies: [none, "), 17, "policies: [none, {name: profiling_dit, plan: " + dir + "/stale.yaml}, ");
+    std::ofstream(x) << text;
+    const auto r = test::run_profdit("run " + x + " --out " + out + " --resume");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(has(r.err, "option 'plan' names '" + dir + "/stale.yaml', measured on other weights (its source.model: "
+                           "'sprites-tiny fnv1a64:0123456789abcdef') than this run's model ('sprites-tiny fnv1a64:")) << r.err;
+    EXPECT_TRUE(has(r.err, x + ":")) << r.err;
+    EXPECT_FALSE(has(r.err, "run 1/")) << "no run may start:\n" << r.err;
+    EXPECT_EQ(slurp(out), before);
+}
+
 // A full disk, made with a file-size limit (RLIMIT_FSIZE; SIGXFSZ ignored, so writes fail with EFBIG): the
 // sweep stops at the first failed write with one error, the file keeps every run finished before it, and
 // --resume (with room again) completes it.

@@ -134,14 +134,14 @@ TEST(PlanBuilder, AblationChoosesTheSameNumberOfBlocks) {
 
     const auto dir = test::temp_dir();
     std::ofstream(dir + "/p.yaml") << "background_blocks: [1, 3, 5]\nr_attn: [0.5, 0.1, 0.9, 0.3, 0.7, 0.2]\n";
-    auto policy = policies::make_policy(YAML::Load("{name: profiling_dit, plan: " + dir + "/p.yaml, cache: foreground}"), {6, "custom"}, "test");
+    auto policy = policies::make_policy(YAML::Load("{name: profiling_dit, plan: " + dir + "/p.yaml, cache: foreground}"), {6, "custom", ""}, "test");
     EXPECT_EQ(policy->params()["background_blocks"].as<std::vector<int>>(), (std::vector<int>{0, 2, 4}));
     EXPECT_NE(policy->tag().find("-foreground"), std::string::npos) << policy->tag();
-    EXPECT_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, background_blocks: [1], cache: foreground}"), {6, "custom"}, "test"),
+    EXPECT_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, background_blocks: [1], cache: foreground}"), {6, "custom", ""}, "test"),
                  InputError);
-    EXPECT_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, background_blocks: [1], seed: 3}"), {6, "custom"}, "test"), InputError);
-    EXPECT_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, background_blocks: [1], cached_blocks: 2}"), {6, "custom"}, "test"),
+    EXPECT_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, background_blocks: [1], seed: 3}"), {6, "custom", ""}, "test"), InputError);
+    EXPECT_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, background_blocks: [1], cached_blocks: 2}"), {6, "custom", ""}, "test"),
                  InputError);
-    auto four = policies::make_policy(YAML::Load("{name: profiling_dit, plan: " + dir + "/p.yaml, cached_blocks: 4}"), {6, "custom"}, "test");
+    auto four = policies::make_policy(YAML::Load("{name: profiling_dit, plan: " + dir + "/p.yaml, cached_blocks: 4}"), {6, "custom", ""}, "test");
     EXPECT_EQ(four->params()["background_blocks"].as<std::vector<int>>(), (std::vector<int>{0, 1, 3, 5}));
 }

@@ -21,7 +21,7 @@ using policies::Segment;
 
 namespace {
 
-policies::ModelFacts facts(int blocks) { return {blocks, "custom"}; }
+policies::ModelFacts facts(int blocks) { return {blocks, "custom", ""}; }
 
 std::unique_ptr<policies::CachePolicy> policy(const std::string& yaml, int blocks = 2) {
     return policies::make_policy(YAML::Load(yaml), facts(blocks), "test");
@@ -164,7 +164,7 @@ TEST(ProfilingDiT, OfficialPresetComputesExactly0496On40Blocks50Steps) {
     c.num_layers = 40;
     wan::WanModel model(c);
     wan::init_random(model, 3);
-    auto p = policies::make_policy(YAML::Load("{name: profiling_dit, preset: wan2.1-t2v-14b-official}"), {40, "custom"}, "test");
+    auto p = policies::make_policy(YAML::Load("{name: profiling_dit, preset: wan2.1-t2v-14b-official}"), {40, "custom", ""}, "test");
     EXPECT_EQ(p->tag(), "profiling_dit-wan2.1-t2v-14b-official-w6-fixed6");
     torch::manual_seed(1);
     auto noise = torch::randn({16, 1, 4, 4}), ctx = torch::randn({3, 32});
@@ -376,7 +376,7 @@ TEST(Policies, TagsAreDeterministic) {
               "teacache-thr0.08-e-wan2.1-t2v-1.3b-r1-f1");
     EXPECT_EQ(policy("{name: teacache, threshold: 0.1, coefficients: wan2.1-t2v-1.3b-ret}")->tag(),
               "teacache-thr0.1-e0-wan2.1-t2v-1.3b-ret-r5-f0");
-    EXPECT_EQ(policies::make_policy(YAML::Load("{name: teacache}"), {30, "Wan2.1-T2V-1.3B"}, "t")->tag(),
+    EXPECT_EQ(policies::make_policy(YAML::Load("{name: teacache}"), {30, "Wan2.1-T2V-1.3B", ""}, "t")->tag(),
               "teacache-thr0.08-e-wan2.1-t2v-1.3b-r1-f1");
     EXPECT_EQ(policy("{name: step_skip, interval: 3, warmup: 2}")->tag(), "step_skip-i3-w2-f1-residual");
     EXPECT_EQ(policy("none")->tag(), "none");
@@ -418,4 +418,38 @@ TEST(TeaCache, BadCoefficientFiles) {
             EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
         }
     }
+}
+
+// A file measured on other weights (source.model's hash differs from the run's) fails naming the option, the file
+// and both fingerprints; the same hash under another label, a file without source.model, or a run that does not
+// know its weights is used as it is.
+TEST(Policies, FilesMeasuredOnOtherWeightsAreRefused) {
+    const auto dir     = test::temp_dir();
+    const auto made_on = std::string("sprites-tiny fnv1a64:00000000000000aa");
+    std::ofstream(dir + "/plan.yaml") << "background_blocks: [1, 2]\nsource:\n  model: " << made_on << "\n  seeds: [0, 1]\n";
+    std::ofstream(dir + "/tc.yaml") << "coefficients: [0, 0, 0, 1, 0]\nsource: {model: \"" << made_on << "\", points: 9}\n";
+    std::ofstream(dir + "/mag.yaml") << "blocks: 4\nsigmas: [1, 0.5]\ncond: [1, 0.9]\nuncond: [1, 0.9]\nsource: {model: " << made_on << "}\n";
+    std::ofstream(dir + "/hand.yaml") << "background_blocks: [1, 2]\n";
+    const struct {
+        std::string key, yaml;
+    } files[] = {{"plan", "{name: profiling_dit, plan: " + dir + "/plan.yaml}"},
+                 {"coefficients", "{name: teacache, coefficients: " + dir + "/tc.yaml}"},
+                 {"ratios", "{name: magcache, ratios: " + dir + "/mag.yaml}"}};
+    const policies::ModelFacts other{4, "custom", "sprites-tiny fnv1a64:00000000000000bb"};
+    for (const auto& f : files) {
+        try {
+            policies::make_policy(YAML::Load(f.yaml), other, "x.yaml: policies[1]");
+            ADD_FAILURE() << "no error for " << f.yaml;
+        } catch (const InputError& e) {
+            const std::string what = e.what();
+            EXPECT_NE(what.find("x.yaml: policies[1]"), std::string::npos) << what;
+            EXPECT_NE(what.find("option '" + f.key + "' names '" + dir), std::string::npos) << what;
+            EXPECT_NE(what.find(made_on), std::string::npos) << what;
+            EXPECT_NE(what.find(other.weights), std::string::npos) << what;
+        }
+        EXPECT_NO_THROW(policies::make_policy(YAML::Load(f.yaml), {4, "custom", "my-copy fnv1a64:00000000000000aa"}, "t")) << f.yaml;
+        EXPECT_NO_THROW(policies::make_policy(YAML::Load(f.yaml), {4, "custom", ""}, "t")) << f.yaml;
+        EXPECT_NO_THROW(policies::make_policy(YAML::Load(f.yaml), {4, "custom", "tiny random weights seed 0 (custom)"}, "t")) << f.yaml;
+    }
+    EXPECT_NO_THROW(policies::make_policy(YAML::Load("{name: profiling_dit, plan: " + dir + "/hand.yaml}"), other, "t"));
 }

@@ -47,7 +47,7 @@ TEST(BlockObserver, SeesEveryComputedBlockAndChangesNothing) {
                cu = in.load("context_uncond").to(torch::kFloat32);
     sampling::SampleOptions opt;
     opt.steps = 6;
-    const policies::ModelFacts facts{int(model->num_blocks()), model->config().variant()};
+    const policies::ModelFacts facts{int(model->num_blocks()), model->config().variant(), ""};
     torch::Tensor mask;  // the last run's compute mask [S, 2, blocks]
     auto run = [&](const std::string& policy, profile::AttentionProfile* prof) {
         auto p = policies::make_policy(YAML::Load(policy), facts, "test");

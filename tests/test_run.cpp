@@ -370,8 +370,11 @@ TEST(Experiment, ShippedExperimentsParse) {
         const auto cfg = !x.model.is_wan() ? wan::WanConfig::from_json_file("data/models/" + x.model.preset + "/config.json")
                          : x.model.config.empty() ? wan::WanConfig{}  // a checkpoint: the shipped ones name Wan2.1-T2V-1.3B
                                                   : wan::named_config(x.model.config, name);
+        // The embedded model's weights: a plan or calibration file measured on other weights (stale after
+        // retraining) fails here.
+        const auto weights = x.model.is_wan() ? std::string() : run::load_pipeline(x.model, name).fingerprint;
         for (const auto& s : x.policies) try {
-                policies::make_policy(s.node, {int(cfg.num_layers), cfg.variant()}, s.source);
+                policies::make_policy(s.node, {int(cfg.num_layers), cfg.variant(), weights}, s.source);
             } catch (const std::exception& e) {
                 ADD_FAILURE() << s.source << ": " << e.what();
             }

@@ -76,7 +76,7 @@ std::string coefficient_file(const IndicatorFit& f, const run::Experiment& x, co
 sampling::Schedule uncached_runs(const run::Experiment& x, const run::Pipeline& pipe, const std::string& what, bool quiet,
                                  const std::function<void(sampling::CachedDenoiser&)>& attach) {
     const auto& cfg = pipe.dit->config();
-    policies::NonePolicy none({int(cfg.num_layers), cfg.variant()});
+    policies::NonePolicy none({int(cfg.num_layers), cfg.variant(), pipe.fingerprint});
     auto opt       = x.sampling;
     opt.keep_steps = false;
     const int  runs     = int(x.prompts.size() * x.seeds.size());

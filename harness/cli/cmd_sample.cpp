@@ -51,7 +51,7 @@ int run_sample(const SampleCmdOptions& o) {
     const auto& cfg   = model->config();
     const auto  dev   = model->device();
 
-    const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant()};
+    const policies::ModelFacts facts{int(cfg.num_layers), cfg.variant(), ""};  // no fingerprint: plan files are not checked
     if (!o.policy_opts.empty() && o.policies.size() != 1)
         input_error("--policy-opt applies to a single --policy; with several, give each as YAML: --policy '{name: teacache, threshold: 0.08}'");
     std::vector<std::unique_ptr<policies::CachePolicy>> list;

@@ -53,7 +53,7 @@ ReferenceProfile profile_reference(const Pipeline& pipe, const Experiment& x, co
                                    const wan::Conditioning& cond, const wan::Conditioning& uncond, const torch::Tensor& ref_frames) {
     const auto& cfg   = pipe.dit->config();
     const int   steps = x.sampling.steps, blocks = int(cfg.num_layers);
-    policies::NonePolicy     none({blocks, cfg.variant()});
+    policies::NonePolicy     none({blocks, cfg.variant(), pipe.fingerprint});
     sampling::CachedDenoiser d(pipe.dit, none, steps);
     profile::AttentionProfile prof(steps, blocks, x.profile.query_chunk, x.profile.query_stride);
     d.observe(&prof);

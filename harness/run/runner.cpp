@@ -170,7 +170,7 @@ void Sweep::load_model() {
 // knob at the search's lower end and built again once match_budgets() found the knob. Tags must be unique.
 void Sweep::make_policies() {
     const auto& cfg = pipe_.dit->config();
-    facts_ = {int(cfg.num_layers), cfg.variant()};
+    facts_ = {int(cfg.num_layers), cfg.variant(), pipe_.fingerprint};
     std::map<std::string, std::string> tags;  // tag -> where it was written
     for (const auto& s : x_.policies) {
         YAML::Node node = s.target ? YAML::Clone(s.node) : s.node;
