@@ -5,12 +5,16 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#ifdef PROFDIT_HAVE_OPENCV
+#include <opencv2/imgcodecs.hpp>
+#endif
 
 #include "common/draw.h"
 #include "common/error.h"
 #include "test_util.h"
 #include "world/caption_probe.h"
 #include "world/detector.h"
+#include "world/embedded_model.h"
 #include "world/world.h"
 
 using namespace profdit;
@@ -223,6 +227,31 @@ TEST(CaptionProbe, ShippedModelPaysForAnotherColourAndTheFrameOrderIsProbed) {
     m.world.frames = 4;
     EXPECT_TRUE(std::isnan(world::probe_captions(m, 1, {0.5})[0].gap_shuffled));
 }
+
+#ifdef PROFDIT_HAVE_OPENCV
+// world-eval --strip: per held-out pair one row, the sample's frames and then its ground truth's (the caption
+// rendered at the pair's seed, as the caption probe uses it): 16 frames per row, the last 8 exactly the rendering.
+TEST(WorldEval, StripShowsEachSampleNextToItsRenderedGroundTruth) {
+    const auto dir   = test::temp_dir();
+    const auto model = test::data_path("../../data/models/sprites-tiny");
+    const auto r = test::run_profdit("world-eval --model " + model + " --pairs 2 --steps 2 --threads 1 --strip " + dir + "/s.png");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const cv::Mat png = cv::imread(dir + "/s.png");  // BGR, frames 32 x 32 at zoom 4 with 2 px gaps
+    ASSERT_FALSE(png.empty());
+    EXPECT_EQ(png.rows, 2 * (128 + 2));
+    EXPECT_EQ(png.cols, 16 * (128 + 2));
+    const auto cfg = world::EmbeddedModel::load(model).world;
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_NE(r.err.find("strip row " + std::to_string(i) + ": " + world::held_out_caption(cfg, i)), std::string::npos) << r.err;
+        const auto truth = render(world::held_out_scene(cfg, i), cfg).frames;  // [F, 3, H, W]
+        for (int f = 0; f < 8; ++f) {
+            const auto px = png.at<cv::Vec3b>(i * 130 + 4 * 16 + 1, (8 + f) * 130 + 4 * 16 + 1);  // pixel (16, 16) of frame f
+            for (int c = 0; c < 3; ++c)
+                EXPECT_EQ(int(px[2 - c]), int(std::nearbyint((truth[f][c][16][16].item<float>() + 1.0f) * 127.5f))) << "row " << i << " frame " << f;
+        }
+    }
+}
+#endif
 
 // The scene of a seed must not depend on the standard library: the draws are written out in common/draw.h over
 // mt19937_64, whose outputs the standard fixes. The scene below follows from those outputs alone (scripts/scene_draws.py

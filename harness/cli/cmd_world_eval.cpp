@@ -73,6 +73,8 @@ int run_world_eval(const WorldEvalOptions& o) {
     if (!o.strip.empty()) {
 #ifdef PROFDIT_HAVE_OPENCV
         videos.resize(std::min<size_t>(videos.size(), 8));
+        for (size_t i = 0; i < videos.size(); ++i)  // the sample, then its ground truth
+            videos[i] = torch::cat({videos[i], world::render(world::held_out_scene(m.world, int(i)), m.world).frames});  // [2F, 3, H, W]
         world::write_frame_strip(o.strip, videos);
         for (size_t i = 0; i < videos.size(); ++i) std::cerr << "strip row " << i << ": " << captions[i] << "\n";
 #else
@@ -93,7 +95,8 @@ Command add_world_eval(CLI::App& app) {
     cmd->add_option("--steps", o->steps, "sampling steps (default: the model's)");
     cmd->add_option("--shift", o->shift, "flow shift (default: the model's)");
     cmd->add_option("--guide", o->guide, "guidance scale (default: the model's)");
-    cmd->add_option("--strip", o->strip, "write the first 8 videos as a PNG frame strip");
+    cmd->add_option("--strip", o->strip, "write the first 8 videos as a PNG frame strip: per row the sample's frames, then its ground truth's (the "
+                    "caption rendered at the pair's seed)");
     cmd->add_option("--threads", o->threads, "CPU threads (0: default)");
     cmd->add_option("--controllability", o->controllability,
                     "instead of the held-out pairs: N seeds x every direction word of the same caption; the share moving as captioned");

@@ -42,7 +42,7 @@ std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const s
     const auto order = scrambled_frames(w.frames);
     const auto scramble = order.empty() ? torch::Tensor() : torch::tensor(order, torch::kInt64).to(dev);  // [F]
     for (int i = 0; i < pairs; ++i) {
-        const auto scene = place_scene(parse_caption(held_out_caption(w, i), w), w, uint64_t(i));
+        const auto scene = held_out_scene(w, i);
         auto dir = scene, col = scene, bg = scene;
         dir.sprites[0].direction = opposite(scene.sprites[0].direction);
         col.sprites[0].colour    = next_after(w.colours, scene.sprites[0].colour);

@@ -57,6 +57,8 @@ torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint6
 
 std::string held_out_caption(const WorldConfig& cfg, int i) { return caption(sample_scene(cfg, 4000000000ull + uint64_t(i))); }
 
+Scene held_out_scene(const WorldConfig& cfg, int i) { return place_scene(parse_caption(held_out_caption(cfg, i), cfg), cfg, uint64_t(i)); }
+
 double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt) {
     int right = 0, videos = 0;
     for (int i = 0; i < seeds; ++i) {

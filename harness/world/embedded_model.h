@@ -43,6 +43,7 @@ struct GateRates {
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos = nullptr,
                          std::vector<std::string>* captions = nullptr);
 std::string held_out_caption(const WorldConfig& cfg, int i);  // the i-th held-out pair's caption (its seed is i)
+Scene       held_out_scene(const WorldConfig& cfg, int i);    // its ground truth: the caption placed with seed i
 
 // Controllability: for seeds 0..seeds-1, the held-out caption of that seed with each of the world's
 // direction words in turn; the share of those videos whose sprite moves in the captioned direction.
