@@ -3,6 +3,7 @@
 #include <cmath>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #ifdef PROFDIT_HAVE_OPENCV
@@ -19,6 +20,31 @@
 
 using namespace profdit;
 using namespace profdit::world;
+
+namespace {
+
+// The cell of `column` in the first row of a markdown table (header, rule, rows), trimmed; "" when absent.
+std::string markdown_cell(const std::string& table, const std::string& column) {
+    auto cells = [](const std::string& line) {
+        std::vector<std::string> out;
+        for (size_t a = line.find('|'), b; a != std::string::npos && (b = line.find('|', a + 1)) != std::string::npos; a = b) {
+            auto c = line.substr(a + 1, b - a - 1);
+            c.erase(0, c.find_first_not_of(' '));
+            c.erase(c.find_last_not_of(' ') + 1);
+            out.push_back(c);
+        }
+        return out;
+    };
+    std::istringstream       is(table);
+    std::string              head, rule, row;
+    std::getline(is, head), std::getline(is, rule), std::getline(is, row);
+    const auto names = cells(head), values = cells(row);
+    for (size_t i = 0; i < names.size() && i < values.size(); ++i)
+        if (names[i] == column) return values[i];
+    return "";
+}
+
+}  // namespace
 
 TEST(World, CaptionsRoundTrip) {
     WorldConfig cfg;
@@ -209,7 +235,10 @@ TEST(Detector, FailsNoiseAndWrongCaptions) {
     EXPECT_FALSE(detect(frozen, "a yellow square moving right over a green background", cfg).direction_ok);
     auto vanish = v.frames.clone();
     vanish.narrow(0, 4, 4).copy_(render(place_scene(parse_caption("a red circle moving up over a green background", cfg), cfg, 1), cfg).frames.narrow(0, 4, 4));
-    EXPECT_FALSE(detect(vanish, "a yellow square moving right over a green background", cfg).sprite_present);
+    const auto d_vanish = detect(vanish, "a yellow square moving right over a green background", cfg);
+    EXPECT_FALSE(d_vanish.sprite_present);
+    EXPECT_EQ(d_vanish.blob_in_frame, std::vector<bool>({true, true, true, true, false, false, false, false}));
+    EXPECT_EQ(detect(v.frames, "a yellow square moving right over a green background", cfg).blob_in_frame, std::vector<bool>(8, true));
 }
 
 // The caption probe on the shipped model: another sprite colour or background costs it (it uses those words at
@@ -226,6 +255,19 @@ TEST(CaptionProbe, ShippedModelPaysForAnotherColourAndTheFrameOrderIsProbed) {
     EXPECT_NE(rows[0].gap_shuffled, 0.0);
     m.world.frames = 4;
     EXPECT_TRUE(std::isnan(world::probe_captions(m, 1, {0.5})[0].gap_shuffled));
+}
+
+// world-eval reports, per frame index, the share of videos whose blob passes the detector there (where a model's
+// videos fade): one value per frame, each a share of the pairs.
+TEST(WorldEval, ReportsTheBlobPerFrame) {
+    const auto model = test::data_path("../../data/models/sprites-tiny");
+    const auto r     = test::run_profdit("world-eval --model " + model + " --pairs 2 --steps 2 --threads 1");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::istringstream is(markdown_cell(r.out, "blob per frame"));
+    std::vector<double> shares;
+    for (double x; is >> x;) shares.push_back(x);
+    ASSERT_EQ(shares.size(), 8u) << r.out;
+    for (double x : shares) EXPECT_TRUE(x == 0.0 || x == 0.5 || x == 1.0) << r.out;
 }
 
 #ifdef PROFDIT_HAVE_OPENCV

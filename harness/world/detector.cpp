@@ -60,6 +60,7 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
     Detection   d;
     d.mask = torch::zeros({F, H, W}, torch::kUInt8);
     auto ma = d.mask.accessor<uint8_t, 3>();
+    d.blob_in_frame.assign(size_t(F), true);
 
     bool all_present = true, all_direction = true;
     for (const auto& sp : scene.sprites) {
@@ -85,7 +86,10 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             const Blob b     = largest_blob(on, H, W, &total);
             const bool ok    = b.area >= amin && b.area <= amax && b.area >= 0.8 * total && b.x1 - b.x0 + 1 <= span &&
                             b.y1 - b.y0 + 1 <= span;
-            if (!ok) continue;
+            if (!ok) {
+                d.blob_in_frame[size_t(f)] = false;
+                continue;
+            }
             track.push_back({b.cx, b.cy});
             track_frame.push_back(f);
             const int bw = b.x1 - b.x0 + 1, bh = b.y1 - b.y0 + 1;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -22,6 +23,7 @@ namespace profdit::world {
 struct Detection {
     bool          sprite_present = false, direction_ok = false, background_ok = false, shape_ok = false;
     int           frames_present = 0;
+    std::vector<bool> blob_in_frame;    // [F]: every sprite's blob passes in that frame (where a video fades)
     std::string   direction_seen, background_seen, pattern_seen, shape_seen;
     std::string   heading_seen;         // where the nose points (WorldConfig::heading), empty when none is seen
     bool          heading_ok = false;   // present, with the nose on the captioned side

@@ -77,6 +77,7 @@ GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOpti
                          std::vector<std::string>* captions) {
     GateRates r;
     int       both_seen = 0;
+    r.blob_by_frame.assign(size_t(m.world.frames), 0.0);
     for (int i = 0; i < pairs; ++i) {
         const auto c = held_out_caption(m.world, i);
         auto       v = generate_video(m, c, uint64_t(i), opt);
@@ -89,6 +90,7 @@ GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOpti
             r.motion_follows_heading += d.direction_seen == d.heading_seen;
         }
         if (d.sprite_present) r.size_error += d.size_error;
+        for (size_t f = 0; f < d.blob_in_frame.size(); ++f) r.blob_by_frame[f] += d.blob_in_frame[f];
         if (videos) videos->push_back(v);
         if (captions) captions->push_back(c);
     }
@@ -96,6 +98,7 @@ GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOpti
     if (r.sprite > 0) r.size_error /= r.sprite;
     if (both_seen) r.motion_follows_heading /= both_seen;
     if (pairs) r.heading /= pairs;
+    for (auto& b : r.blob_by_frame) b /= std::max(1, pairs);
     if (pairs) r.sprite /= pairs, r.background /= pairs, r.direction /= pairs, r.all /= pairs, r.shape /= pairs;
     return r;
 }

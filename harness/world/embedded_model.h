@@ -39,6 +39,7 @@ struct GateRates {
     // worlds with heading only (else 0): the share of videos whose sprite shows the captioned heading, and of the
     // videos where both a heading and a motion are seen, the share whose motion follows the heading (one sprite)
     double heading = 0, motion_follows_heading = 0;
+    std::vector<double> blob_by_frame;  // [F]: the share of videos whose blob passes in each frame (a mid-video fade shows here)
 };
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos = nullptr,
                          std::vector<std::string>* captions = nullptr);
