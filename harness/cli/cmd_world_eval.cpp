@@ -69,10 +69,10 @@ int run_world_eval(const WorldEvalOptions& o) {
         t.columns.insert(t.columns.end() - 1, {"heading", "motion follows heading"});
         t.rows[0].insert(t.rows[0].end() - 1, {format_number("%.3f", r.heading), format_number("%.3f", r.motion_follows_heading)});
     }
-    std::string by_frame;  // the mid-video fade: blob present per frame index
-    for (double b : r.blob_by_frame) by_frame += (by_frame.empty() ? "" : " ") + format_number("%.2f", b);
+    std::vector<std::string> by_frame;  // the mid-video fade: blob present per frame index
+    for (double b : r.blob_by_frame) by_frame.push_back(format_number("%.2f", b));
     t.columns.insert(t.columns.end() - 1, "blob per frame");
-    t.rows[0].insert(t.rows[0].end() - 1, by_frame);
+    t.rows[0].insert(t.rows[0].end() - 1, join(by_frame, " "));
     print_table(t, "md", std::cout);
     if (!o.strip.empty()) {
 #ifdef PROFDIT_HAVE_OPENCV
