@@ -102,7 +102,9 @@ TEST(DiTBlockLoop, RunsTheRangeInOrderAndStopsWhenTold) {
     auto first = model->run_blocks(em.x, em.cond, 0, 1, [&](int64_t b, const torch::Tensor&, const torch::Tensor&, const wan::BlockProbe* p) {
         seen.push_back(b);
         EXPECT_NE(p, nullptr);
-        if (p) EXPECT_TRUE(p->self_attn_out.defined());
+        if (p) {
+            EXPECT_TRUE(p->self_attn_out.defined());
+        }
         return false;
     }, true);
     EXPECT_EQ(seen, (std::vector<int64_t>{0}));

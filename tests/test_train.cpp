@@ -329,8 +329,10 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
     EXPECT_FALSE(torch::equal(a, world::generate_video(m, "a red circle moving left over blue stripes", 8, opt)));
     EXPECT_EQ(m.sampling.shift, 3.0);  // the config's sampling settings travel with the model
     EXPECT_EQ(m.sampling.guide, 1.5);
-    const double c4 = world::evaluate_controllability(m, 1, opt) * 4;  // 1 seed x 4 direction words
-    EXPECT_EQ(c4, std::round(c4));
+    const auto c = world::evaluate_controllability(m, 1, opt);  // 1 seed x 4 direction words
+    ASSERT_EQ(c.motion.size(), 1u);
+    EXPECT_EQ(c.motion[0].size(), 4u);
+    EXPECT_EQ(c.rate() * 4, std::round(c.rate() * 4));
     const auto r = world::evaluate_gates(m, 2, opt);
     EXPECT_EQ(r.videos, 2);
     EXPECT_GE(r.all, 0.0);

@@ -1,6 +1,8 @@
 // The embedded model's video world and the STRICT caption detector (issue 4 groundwork): rendered
 // ground-truth videos pass, noise and wrong captions fail, detected masks match the true ones.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -268,6 +270,44 @@ TEST(WorldEval, ReportsTheBlobPerFrame) {
     for (double x; is >> x;) shares.push_back(x);
     ASSERT_EQ(shares.size(), 8u) << r.out;
     for (double x : shares) EXPECT_TRUE(x == 0.0 || x == 0.5 || x == 1.0) << r.out;
+}
+
+// Controllability's tally: a video counts when it moved as its column's word says; a seed whose videos all moved one
+// way whatever the word is the noise's choice (not a seed with a video that showed no motion).
+TEST(Controllability, CountsCaptionedMotionAndSeedsIgnoringTheWord) {
+    Controllability c;
+    c.words  = {"left", "right", "up", "down"};
+    c.motion = {{"left", "right", "up", "down"}, {"left", "left", "left", "left"}, {"", "", "", ""}, {"up", "up", "", "up"}};
+    EXPECT_DOUBLE_EQ(c.rate(), 5.0 / 16);
+    EXPECT_EQ(c.seeds_ignoring_word(), 1);
+    c.motion[3][2] = "up";
+    EXPECT_EQ(c.seeds_ignoring_word(), 2);
+    EXPECT_DOUBLE_EQ(c.rate(), 6.0 / 16);
+}
+
+// world-eval --controllability N: after the summary, per seed a row with its caption (the direction word as '*') and,
+// per direction word, where that word's video moved; the summary's share is the share of cells equal to their column.
+TEST(WorldEval, ControllabilityShowsWhereEachWordsVideoMoved) {
+    const auto model = test::data_path("../../data/models/sprites-tiny");
+    const auto r     = test::run_profdit("world-eval --model " + model + " --controllability 1 --steps 2 --threads 1");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto cfg = world::EmbeddedModel::load(model).world;
+    auto scene = parse_caption(world::held_out_caption(cfg, 0), cfg);
+    scene.sprites[0].direction = "*";
+    const auto per_seed = r.out.substr(r.out.find("\n\n") + 2);
+    EXPECT_EQ(markdown_cell(per_seed, "seed"), "0") << r.out;
+    EXPECT_EQ(markdown_cell(per_seed, "caption"), caption(scene)) << r.out;
+    ASSERT_EQ(cfg.directions.size(), 4u);
+    int right = 0;
+    for (const auto& w : cfg.directions) {
+        const auto moved = markdown_cell(per_seed, w);
+        EXPECT_TRUE(moved == "-" || std::count(cfg.directions.begin(), cfg.directions.end(), moved)) << w << ": '" << moved << "'";
+        right += moved == w;
+    }
+    char want[16];
+    std::snprintf(want, sizeof want, "%.3f", right / 4.0);
+    EXPECT_EQ(markdown_cell(r.out, "captioned direction"), want) << r.out;
+    EXPECT_NE(markdown_cell(r.out, "seeds ignoring the word"), "") << r.out;
 }
 
 #ifdef PROFDIT_HAVE_OPENCV

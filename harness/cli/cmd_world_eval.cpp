@@ -46,13 +46,25 @@ int run_world_eval(const WorldEvalOptions& o) {
         return 0;
     }
     if (o.controllability > 0) {
-        Table t;
-        t.columns = {"model", "seeds", "videos", "solver", "steps", "shift", "guide", "captioned direction", "commit"};
-        const double rate = world::evaluate_controllability(m, o.controllability, opt);
-        t.rows.push_back({o.model, std::to_string(o.controllability), std::to_string(o.controllability * int(m.world.directions.size())),
-                          opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift),
-                          format_number("%g", opt.guide), format_number("%.3f", rate), build_commit()});
+        const auto c = world::evaluate_controllability(m, o.controllability, opt);
+        Table      t;
+        t.columns = {"model", "seeds", "videos", "solver", "steps", "shift", "guide", "captioned direction", "seeds ignoring the word", "commit"};
+        t.rows.push_back({o.model, std::to_string(o.controllability), std::to_string(o.controllability * int(c.words.size())),
+                          opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift), format_number("%g", opt.guide),
+                          format_number("%.3f", c.rate()), std::to_string(c.seeds_ignoring_word()), build_commit()});
         print_table(t, "md", std::cout);
+        Table per_seed;  // what moved where, per seed (the noise) and word: a row of one direction is the noise's choice
+        per_seed.columns = {"seed", "caption"};
+        for (const auto& w : c.words) per_seed.columns.push_back(w);
+        for (size_t i = 0; i < c.captions.size(); ++i) {
+            per_seed.rows.push_back({std::to_string(i), c.captions[i]});
+            for (size_t w = 0; w < c.words.size(); ++w) {
+                const std::string moved = c.motion[i][w].empty() ? "-" : c.motion[i][w];
+                per_seed.rows.back().push_back(m.world.heading ? moved + " (nose " + (c.heading[i][w].empty() ? "-" : c.heading[i][w]) + ")" : moved);
+            }
+        }
+        std::cout << "\n";
+        print_table(per_seed, "md", std::cout);
         return 0;
     }
     std::vector<torch::Tensor> videos;
@@ -103,7 +115,8 @@ Command add_world_eval(CLI::App& app) {
                     "caption rendered at the pair's seed)");
     cmd->add_option("--threads", o->threads, "CPU threads (0: default)");
     cmd->add_option("--controllability", o->controllability,
-                    "instead of the held-out pairs: N seeds x every direction word of the same caption; the share moving as captioned");
+                    "instead of the held-out pairs: N seeds x every direction word of the same caption; the share moving as captioned, and per "
+                    "seed where each word's video moved (and, in heading worlds, where its nose pointed)");
     cmd->add_flag("--probe-captions", o->probe,
                   "instead of sampling: the relative loss increase per noise level when the caption's direction, colour or "
                   "background is changed (does the model use each word?)");

@@ -1,5 +1,7 @@
 #include "world/embedded_model.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
@@ -59,18 +61,38 @@ std::string held_out_caption(const WorldConfig& cfg, int i) { return caption(sam
 
 Scene held_out_scene(const WorldConfig& cfg, int i) { return place_scene(parse_caption(held_out_caption(cfg, i), cfg), cfg, uint64_t(i)); }
 
-double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt) {
-    int right = 0, videos = 0;
+Controllability evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt) {
+    Controllability c;
+    c.words = m.world.directions;
     for (int i = 0; i < seeds; ++i) {
         auto scene = parse_caption(held_out_caption(m.world, i), m.world);
-        for (const auto& d : m.world.directions) {
-            scene.sprites[0].direction = d;
-            const auto c = caption(scene);
-            right += detect(generate_video(m, c, uint64_t(i), opt), c, m.world).direction_ok;
-            ++videos;
+        scene.sprites[0].direction = "*";
+        c.captions.push_back(caption(scene));
+        c.motion.emplace_back();
+        c.heading.emplace_back();
+        for (const auto& w : c.words) {
+            scene.sprites[0].direction = w;
+            const auto text = caption(scene);
+            const auto d    = detect(generate_video(m, text, uint64_t(i), opt), text, m.world);
+            c.motion.back().push_back(d.direction_seen);
+            c.heading.back().push_back(d.heading_seen);
         }
     }
+    return c;
+}
+
+double Controllability::rate() const {
+    int right = 0, videos = 0;
+    for (const auto& row : motion)
+        for (size_t w = 0; w < row.size(); ++w) right += row[w] == words[w], ++videos;
     return videos ? double(right) / videos : 0.0;
+}
+
+int Controllability::seeds_ignoring_word() const {
+    int n = 0;
+    for (const auto& row : motion)
+        n += !row.empty() && !row[0].empty() && std::all_of(row.begin(), row.end(), [&](const std::string& s) { return s == row[0]; });
+    return n;
 }
 
 GateRates evaluate_gates(EmbeddedModel& m, int pairs, const sampling::SampleOptions& opt, std::vector<torch::Tensor>* videos,

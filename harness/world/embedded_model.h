@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sampling/cfg_loop.h"
 #include "sampling/decoder.h"
@@ -47,7 +48,15 @@ std::string held_out_caption(const WorldConfig& cfg, int i);  // the i-th held-o
 Scene       held_out_scene(const WorldConfig& cfg, int i);    // its ground truth: the caption placed with seed i
 
 // Controllability: for seeds 0..seeds-1, the held-out caption of that seed with each of the world's
-// direction words in turn; the share of those videos whose sprite moves in the captioned direction.
-double evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt);
+// direction words in turn, and what the detector saw in each video: does the word or the noise set the motion?
+struct Controllability {
+    std::vector<std::string>              words;     // the world's direction words, the columns
+    std::vector<std::string>              captions;  // [seed]: its held-out caption, the direction word as '*'
+    std::vector<std::vector<std::string>> motion;    // [seed][word]: where the sprite moved ("" when no motion passed)
+    std::vector<std::vector<std::string>> heading;   // [seed][word]: where its nose pointed ("" when none was seen)
+    double rate() const;                 // the share of videos moving in the captioned direction
+    int    seeds_ignoring_word() const;  // seeds whose videos all moved one way whatever the word
+};
+Controllability evaluate_controllability(EmbeddedModel& m, int seeds, const sampling::SampleOptions& opt);
 
 }  // namespace profdit::world
