@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include "train/trainer.h"
 #include "world/embedded_model.h"
+#include "world/world_json.h"
 #ifdef PROFDIT_HAVE_OPENCV
 #include "world/frame_strip.h"
 #endif
@@ -103,6 +104,23 @@ TEST(Train, BadConfigNamesFileKeyAndValue) {
     } catch (const InputError& e) {
         EXPECT_NE(std::string(e.what()).find("heading"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("maybe"), std::string::npos) << e.what();
+    }
+    std::ofstream(dir + "/wrap.yaml") << "world: {wrap: true, heading: true}\n";
+    const auto wrapped = train::TrainConfig::from_yaml_file(dir + "/wrap.yaml").to_json()["world"];
+    EXPECT_EQ(wrapped["wrap"], true);
+    EXPECT_EQ(world::world_from_json(wrapped, "x").wrap, true);
+    EXPECT_EQ(world::world_from_json(nlohmann::json{{"frames", 8}, {"height", 32}, {"width", 32}, {"sprite_min", 10}, {"sprite_max", 12},
+                                                    {"speed", 2}, {"sprites", 1}}, "x").wrap,
+              false);  // a model from before the option
+    for (const auto& [yaml, want] : {std::pair<std::string, std::string>{"world: {wrap: true, border: 2}", "wrap.yaml: world.wrap: true with world.border: 2"},
+                                     {"world: {wrap: true, sprite_max: 17}", "wrap.yaml: world.wrap: true with world.sprite_max: 17"}}) {
+        std::ofstream(dir + "/wrap.yaml") << yaml << "\n";
+        try {
+            train::TrainConfig::from_yaml_file(dir + "/wrap.yaml");
+            ADD_FAILURE() << yaml << " was accepted";
+        } catch (const InputError& e) {
+            EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+        }
     }
 }
 

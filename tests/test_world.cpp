@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -115,6 +116,37 @@ TEST(World, BorderFramesTheCanvasAndSpritesStayInsideIt) {
     EXPECT_THROW(sample_scene(cfg, 0), InputError);
 }
 
+// The wrap option (issue 16: on a bounded canvas where a sprite starts decides where it can go, so a model follows the
+// noise that placed it, not the word): a torus. Every frame is the previous one shifted by the velocity, across the
+// edges, so the sprite never loses a pixel, and starts are drawn over the whole canvas whatever the direction.
+TEST(World, WrapMovesSpritesAcrossTheEdgesOfATorus) {
+    WorldConfig cfg;
+    cfg.wrap = cfg.heading = true;
+    int crossed = 0;
+    std::map<std::string, std::array<int, 2>> starts;  // per direction: starts in the left and the right half
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+        const Scene s = sample_scene(cfg, seed);
+        const auto  v = render(s, cfg);
+        const auto& sp = s.sprites[0];
+        const int   dx = sp.direction == "left" ? -2 : sp.direction == "right" ? 2 : 0, dy = sp.direction == "up" ? -2 : sp.direction == "down" ? 2 : 0;
+        for (int f = 1; f < cfg.frames; ++f) {
+            EXPECT_TRUE(torch::equal(v.masks[f], v.masks[f - 1].roll({dy, dx}, {0, 1}))) << caption(s) << " frame " << f;
+            EXPECT_TRUE(torch::equal(v.frames[f], v.frames[f - 1].roll({dy, dx}, {1, 2})) || s.pattern == "stripes") << caption(s);
+        }
+        crossed += v.masks.select(2, 0).any().item<bool>() && v.masks.select(2, 31).any().item<bool>();
+        ++starts[sp.direction][sp.x0 < 16 ? 0 : 1];
+    }
+    EXPECT_GT(crossed, 20);  // sprites on both edges at once: across the seam
+    for (const auto& [dir, halves] : starts) EXPECT_TRUE(halves[0] > 5 && halves[1] > 5) << dir << ": " << halves[0] << " / " << halves[1];
+    cfg.wrap = false;  // the bounded canvas: a leftward sprite starts in the right half, a rightward one in the left
+    for (uint64_t seed = 0; seed < 100; ++seed) {
+        const Scene s = sample_scene(cfg, seed);
+        const auto& sp = s.sprites[0];
+        EXPECT_TRUE(sp.direction != "left" || sp.x0 > 16) << caption(s) << " x0 " << sp.x0;
+        EXPECT_TRUE(sp.direction != "right" || sp.x0 < 16) << caption(s) << " x0 " << sp.x0;
+    }
+}
+
 // The heading option (issue 16: the direction visible in every frame, as a colour is, for a model that only
 // knows relative positions): the front third of the sprite along its motion is magenta; nothing else changes.
 TEST(World, HeadingPaintsTheFrontThirdOfEverySprite) {
@@ -156,10 +188,11 @@ TEST(World, HeadingPaintsTheFrontThirdOfEverySprite) {
 }
 
 TEST(Detector, PassesRenderedVideosWithTrueMasks) {
-    for (int world : {0, 1, 2}) {
+    for (int world : {0, 1, 2, 3}) {
         WorldConfig cfg;
         cfg.border  = world == 1 ? 2 : 0;
-        cfg.heading = world == 2;
+        cfg.heading = world >= 2;
+        cfg.wrap    = world == 3;  // tracks across the torus's edges
         double      iou = 0;
         const int   n   = 200;
         for (uint64_t seed = 0; seed < n; ++seed) {
@@ -176,7 +209,7 @@ TEST(Detector, PassesRenderedVideosWithTrueMasks) {
             iou += mask_iou(d.mask, v.masks);
         }
         EXPECT_GT(iou / n, 0.99);
-        std::cout << "gt mask source (detector blobs) vs true masks, border " << cfg.border << " heading " << cfg.heading << ": mean IoU " << iou / n << " over " << n
+        std::cout << "gt mask source (detector blobs) vs true masks, border " << cfg.border << " heading " << cfg.heading << " wrap " << cfg.wrap << ": mean IoU " << iou / n << " over " << n
                   << " rendered videos\n";
     }
 }

@@ -1,5 +1,6 @@
 #include "world/detector.h"
 
+#include <array>
 #include <cmath>
 #include <map>
 
@@ -9,44 +10,49 @@ namespace {
 
 struct Blob {
     int    area = 0;
-    int    x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;
+    int    x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;  // bounding box, in unwrapped coordinates on a torus
     double cx = 0, cy = 0;
-    std::vector<int> pixels;
+    std::vector<int>                pixels;  // indices y * W + x
+    std::vector<std::array<int, 2>> at;      // per pixel (x, y), unwrapped from the component's first pixel on a torus
 };
 
-// Largest 4-connected component of `on` [H*W]; also returns how many pixels were on.
-Blob largest_blob(const std::vector<uint8_t>& on, int H, int W, int* total) {
+// Largest 4-connected component of `on` [H*W] (across the edges when `wrap`); also returns how many pixels were on.
+Blob largest_blob(const std::vector<uint8_t>& on, int H, int W, bool wrap, int* total) {
     std::vector<int> label(on.size(), -1);
     Blob             best;
     *total = 0;
-    std::vector<int> stack;
+    std::vector<std::array<int, 3>> stack;  // index, unwrapped x, unwrapped y
     for (int start = 0; start < H * W; ++start) {
         if (!on[start]) continue;
         ++*total;
         if (label[start] >= 0) continue;
         Blob b;
-        stack.assign(1, start);
+        stack.assign(1, {start, start % W, start / W});
         label[start] = start;
         while (!stack.empty()) {
-            const int p = stack.back();
+            const auto [p, x, y] = stack.back();
             stack.pop_back();
-            const int x = p % W, y = p / W;
             b.pixels.push_back(p);
+            b.at.push_back({x, y});
             b.area++;
             b.cx += x + 0.5, b.cy += y + 0.5;
             b.x0 = std::min(b.x0, x), b.x1 = std::max(b.x1, x), b.y0 = std::min(b.y0, y), b.y1 = std::max(b.y1, y);
             const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
-            for (const auto& n : nb)
-                if (n[0] >= 0 && n[0] < W && n[1] >= 0 && n[1] < H) {
-                    const int q = n[1] * W + n[0];
-                    if (on[q] && label[q] < 0) label[q] = start, stack.push_back(q);
-                }
+            for (const auto& n : nb) {
+                const int qx = wrap ? (n[0] % W + W) % W : n[0], qy = wrap ? (n[1] % H + H) % H : n[1];
+                if (qx < 0 || qx >= W || qy < 0 || qy >= H) continue;
+                const int q = qy * W + qx;
+                if (on[q] && label[q] < 0) label[q] = start, stack.push_back({q, n[0], n[1]});
+            }
         }
         if (b.area > best.area) best = std::move(b);
     }
     if (best.area) best.cx /= best.area, best.cy /= best.area;
     return best;
 }
+
+// The shortest signed step from a to b on a circle of size n.
+double shortest_step(double a, double b, int n) { return b - a - n * std::round((b - a) / n); }
 
 double sprite_area(const std::string& shape, int size) { return shape == "square" ? double(size) * size : M_PI * size * size / 4.0; }
 
@@ -83,7 +89,7 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
                     on[size_t(y) * W + x]      = dist < opt.colour_tol || is_nose[size_t(y) * W + x];
                 }
             int        total = 0;
-            const Blob b     = largest_blob(on, H, W, &total);
+            const Blob b     = largest_blob(on, H, W, cfg.wrap, &total);
             const bool ok    = b.area >= amin && b.area <= amax && b.area >= 0.8 * total && b.x1 - b.x0 + 1 <= span &&
                             b.y1 - b.y0 + 1 <= span;
             if (!ok) {
@@ -99,8 +105,8 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
             if (cfg.heading) {
                 double nx = 0, ny = 0;
                 int    n  = 0;
-                for (int p : b.pixels)
-                    if (is_nose[p]) nx += p % W + 0.5, ny += p / W + 0.5, ++n;
+                for (size_t k = 0; k < b.pixels.size(); ++k)
+                    if (is_nose[size_t(b.pixels[k])]) nx += b.at[k][0] + 0.5, ny += b.at[k][1] + 0.5, ++n;
                 if (n) nose_dx += nx / n - b.cx, nose_dy += ny / n - b.cy;
             }
         }
@@ -121,8 +127,15 @@ Detection detect(const torch::Tensor& frames_in, const std::string& text, const 
         bool dir_ok        = false;
         if (present && track.size() >= 2) {
             const double span_f = track_frame.back() - track_frame.front();
-            const double dx = (track.back()[0] - track.front()[0]) / span_f * (F - 1);
-            const double dy = (track.back()[1] - track.front()[1]) / span_f * (F - 1);
+            double       dx = track.back()[0] - track.front()[0], dy = track.back()[1] - track.front()[1];
+            if (cfg.wrap) {  // summed frame to frame, so that a track across the torus's edge counts its steps
+                dx = dy = 0;
+                for (size_t k = 1; k < track.size(); ++k) {
+                    dx += shortest_step(track[k - 1][0], track[k][0], W);
+                    dy += shortest_step(track[k - 1][1], track[k][1], H);
+                }
+            }
+            dx = dx / span_f * (F - 1), dy = dy / span_f * (F - 1);
             const double expected = double(cfg.speed) * (F - 1);
             std::string  seen;
             if (std::abs(dx) >= std::abs(dy)) seen = dx < 0 ? "left" : "right";

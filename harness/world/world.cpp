@@ -37,6 +37,9 @@ bool in_nose(const Sprite& s, const std::array<double, 2>& v, double cx, double 
     return speed > 0 && (px * v[0] + py * v[1]) / speed > s.size / 6.0;
 }
 
+// A coordinate on a torus of size n (into [0, n)), or unchanged when the world does not wrap.
+double torus(double v, int n, bool wrap) { return wrap ? v - n * std::floor(v / n) : v; }
+
 }  // namespace
 
 Rgb nose_rgb() { return {0.95f, -0.85f, 0.95f}; }
@@ -106,7 +109,12 @@ Scene place_scene(Scene s, const WorldConfig& cfg, uint64_t seed) {
     std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 1);
     const double    travel = double(cfg.speed) * (cfg.frames - 1);
     for (auto& sp : s.sprites) {
-        sp.size         = int(uniform_int(rng, cfg.sprite_min, cfg.sprite_max));
+        sp.size = int(uniform_int(rng, cfg.sprite_min, cfg.sprite_max));
+        if (cfg.wrap) {
+            sp.x0 = std::fmod(std::round(uniform_real(rng, 0, cfg.width)), cfg.width);
+            sp.y0 = std::fmod(std::round(uniform_real(rng, 0, cfg.height)), cfg.height);
+            continue;
+        }
         const auto   v  = velocity(sp.direction, cfg.speed);
         const double r  = sp.size / 2.0;
         // centre range so that the whole track stays in view, inside the border
@@ -162,16 +170,19 @@ Video render(const Scene& s, const WorldConfig& cfg) {
     for (const auto& sp : s.sprites) {
         const Rgb  body = colour_rgb(sp.colour), nose = nose_rgb();
         const auto v    = velocity(sp.direction, cfg.speed);
-        for (int f = 0; f < F; ++f) {
-            const double cx = sp.x0 + v[0] * f, cy = sp.y0 + v[1] * f;
-            for (int y = 0; y < H; ++y)
-                for (int x = 0; x < W; ++x)
-                    if (inside(sp, cx, cy, x, y)) {
-                        const Rgb& rgb = cfg.heading && in_nose(sp, v, cx, cy, x, y) ? nose : body;
-                        for (int c = 0; c < 3; ++c) fa[f][c][y][x] = rgb[c];
-                        ma[f][y][x] = 1;
-                    }
-        }
+        const int wrap = cfg.wrap ? 1 : 0;  // on a torus, also the sprite's images one canvas over
+        for (int f = 0; f < F; ++f)
+            for (int ky = -wrap; ky <= wrap; ++ky)
+                for (int kx = -wrap; kx <= wrap; ++kx) {
+                    const double cx = torus(sp.x0 + v[0] * f, W, cfg.wrap) + kx * W, cy = torus(sp.y0 + v[1] * f, H, cfg.wrap) + ky * H;
+                    for (int y = 0; y < H; ++y)
+                        for (int x = 0; x < W; ++x)
+                            if (inside(sp, cx, cy, x, y)) {
+                                const Rgb& rgb = cfg.heading && in_nose(sp, v, cx, cy, x, y) ? nose : body;
+                                for (int c = 0; c < 3; ++c) fa[f][c][y][x] = rgb[c];
+                                ma[f][y][x] = 1;
+                            }
+                }
     }
     return {frames, masks};
 }

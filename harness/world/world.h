@@ -21,6 +21,9 @@ struct WorldConfig {
                                                                 // an absolute-position cue, sprites stay inside it
     bool                     heading = false;                   // the front third of every sprite (along its motion) is
                                                                 // drawn in nose_rgb(): the direction is visible in each frame
+    bool                     wrap    = false;                   // a torus: a sprite leaving one edge comes back at the
+                                                                // opposite one and starts anywhere, so where it starts says
+                                                                // nothing about where it goes (no border then)
     std::vector<std::string> shapes      = {"circle", "square"};
     std::vector<std::string> colours     = {"red", "yellow", "white"};
     std::vector<std::string> backgrounds = {"blue", "green", "gray"};
