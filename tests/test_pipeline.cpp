@@ -74,3 +74,37 @@ TEST(Pipeline, SameSeedSameBits) {
     EXPECT_TRUE(torch::equal(a.final_latent, b.final_latent));
     EXPECT_TRUE(torch::equal(a.step_latent, b.step_latent));
 }
+
+namespace {
+
+// Velocity 1 for the prompt, 0 without it: the guided velocity is the step's guidance scale.
+class ConstantDenoiser : public sampling::Denoiser {
+  public:
+    torch::Tensor predict(int, sampling::Branch b, const torch::Tensor& latent, int64_t, const wan::Conditioning&) override {
+        return b == sampling::kCond ? torch::ones_like(latent) : torch::zeros_like(latent);
+    }
+};
+
+}  // namespace
+
+TEST(Pipeline, EarlyGuidanceAppliesDownToItsSigma) {
+    ConstantDenoiser        d;
+    sampling::SampleOptions opt;
+    opt.solver = "euler", opt.steps = 10, opt.shift = 3.0, opt.guide = 1.5, opt.early_guide = 4.0, opt.early_sigma = 0.9;
+    const auto   res   = sampling::sample_cfg(d, torch::zeros({1, 1, 1, 1}), {}, {}, opt);
+    const auto&  sigma = res.schedule.sigmas;
+    double       expected = 0;  // Euler: x += (sigma[i+1] - sigma[i]) * guide(sigma[i])
+    int          early    = 0;
+    for (int i = 0; i < opt.steps; ++i) {
+        const double g = sigma[i] >= 0.9f ? 4.0 : 1.5;
+        early += sigma[i] >= 0.9f;
+        expected += (double(sigma[i + 1]) - sigma[i]) * g;
+    }
+    ASSERT_GT(early, 0);
+    ASSERT_LT(early, opt.steps);
+    EXPECT_NEAR(res.final_latent.item<float>(), expected, 1e-5);
+    EXPECT_EQ(sampling::guidance_at(opt, 0.95), 4.0);
+    EXPECT_EQ(sampling::guidance_at(opt, 0.5), 1.5);
+    opt.early_guide = 0;  // off: one scale everywhere
+    EXPECT_EQ(sampling::guidance_at(opt, 0.95), 1.5);
+}

@@ -364,6 +364,24 @@ TEST(EmbeddedModel, LoadsACheckpointAndGeneratesDeterministically) {
     json["world"]["heading"] = true;
     std::ofstream(dir + "/out/config.json") << json.dump();
     EXPECT_TRUE(world::EmbeddedModel::load(dir + "/out").world.heading);
+    json["world"]["wrap"] = true, json["world"]["border"] = 2;  // hand-edited: a torus with a border cannot be drawn
+    std::ofstream(dir + "/out/config.json") << json.dump();
+    try {
+        world::EmbeddedModel::load(dir + "/out");
+        ADD_FAILURE() << "a torus with a border was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("config.json: world.wrap: true with world.border: 2"), std::string::npos) << e.what();
+    }
+    json["world"]["wrap"] = false, json["world"]["border"] = 0;
+    json["sampling"]["negative"] = "opposite";  // the caption with its direction reversed as the negative prompt
+    std::ofstream(dir + "/out/config.json") << json.dump();
+    auto opposite = world::EmbeddedModel::load(dir + "/out");
+    EXPECT_EQ(opposite.negative, world::NegativePrompt::opposite_direction);
+    EXPECT_FALSE(torch::equal(a, world::generate_video(opposite, "a red circle moving left over blue stripes", 7, opt)));
+    json["sampling"]["negative"] = "reversed";
+    std::ofstream(dir + "/out/config.json") << json.dump();
+    EXPECT_THROW(world::EmbeddedModel::load(dir + "/out"), InputError);
+    json["sampling"].erase("negative");
     json["world"].erase("speed");
     std::ofstream(dir + "/out/config.json") << json.dump();
     try {

@@ -63,6 +63,23 @@ TEST(World, CaptionsRoundTrip) {
     EXPECT_EQ(parse_caption("a white square moving up over a gray background", cfg).pattern, "solid");
 }
 
+// The opposite-direction negative prompt: the same caption with every sprite's direction reversed; Wan's CFG uses "".
+TEST(World, NegativeCaptionReversesTheDirection) {
+    WorldConfig cfg;
+    EXPECT_EQ(world::negative_caption("a red circle moving left over blue stripes", world::NegativePrompt::opposite_direction, cfg),
+              "a red circle moving right over blue stripes");
+    EXPECT_EQ(world::negative_caption("a white square moving up over a gray background", world::NegativePrompt::opposite_direction, cfg),
+              "a white square moving down over a gray background");
+    EXPECT_EQ(world::negative_caption("a red circle moving left over blue stripes", world::NegativePrompt::empty, cfg), "");
+    EXPECT_EQ(world::negative_prompt_named("opposite", "x"), world::NegativePrompt::opposite_direction);
+    try {
+        world::negative_prompt_named("reversed", "--negative");
+        ADD_FAILURE() << "an unknown negative prompt was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("--negative: unknown negative prompt 'reversed' (accepted: empty, opposite)"), std::string::npos) << e.what();
+    }
+}
+
 TEST(World, BadCaptionsNameTheWord) {
     WorldConfig cfg;
     auto msg = [&](const std::string& c) {
@@ -341,6 +358,19 @@ TEST(WorldEval, ControllabilityShowsWhereEachWordsVideoMoved) {
     std::snprintf(want, sizeof want, "%.3f", right / 4.0);
     EXPECT_EQ(markdown_cell(r.out, "captioned direction"), want) << r.out;
     EXPECT_NE(markdown_cell(r.out, "seeds ignoring the word"), "") << r.out;
+}
+
+// world-eval's guidance column says what guided the videos: the early steps' scale and the negative prompt; a bad
+// --negative is one clear error with exit code 2.
+TEST(WorldEval, GuidanceColumnNamesEarlyGuidanceAndTheNegativePrompt) {
+    const auto model = test::data_path("../../data/models/sprites-tiny");
+    const auto r     = test::run_profdit("world-eval --model " + model + " --pairs 1 --steps 2 --threads 1 --guide 1.5 --early-guide 4 "
+                                         "--early-sigma 0.9 --negative opposite");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(markdown_cell(r.out, "guide"), "1.5 (4 at sigma >= 0.9) against the opposite direction") << r.out;
+    const auto bad = test::run_profdit("world-eval --model " + model + " --pairs 1 --steps 2 --negative reversed");
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.err.find("--negative: unknown negative prompt 'reversed'"), std::string::npos) << bad.err;
 }
 
 #ifdef PROFDIT_HAVE_OPENCV

@@ -21,19 +21,30 @@ struct WorldEvalOptions {
     std::string             model = "data/models/sprites-tiny", strip;
     int                     pairs = 16, threads = 0, controllability = 0;
     bool                    probe = false;
-    std::string             solver;
+    std::string             solver, negative;
     int                     steps = 0;
-    double                  shift = -1, guide = -1;
+    double                  shift = -1, guide = -1, early_guide = -1, early_sigma = -1;
 };
+
+// "1.5", "1.5 (4 at sigma >= 0.9)", "1.5 against the opposite direction"
+std::string guidance_text(const sampling::SampleOptions& opt, world::NegativePrompt negative) {
+    std::string s = format_number("%g", opt.guide);
+    if (opt.early_guide > 0) s += " (" + format_number("%g", opt.early_guide) + " at sigma >= " + format_number("%g", opt.early_sigma) + ")";
+    if (negative == world::NegativePrompt::opposite_direction) s += " against the opposite direction";
+    return s;
+}
 
 int run_world_eval(const WorldEvalOptions& o) {
     set_cpu_threads(o.threads);
     auto                     m = world::EmbeddedModel::load(o.model);
+    if (!o.negative.empty()) m.negative = world::negative_prompt_named(o.negative, "--negative");
     auto                     opt = m.sampling;  // the model's own settings unless given
     if (!o.solver.empty()) opt.solver = o.solver;
     if (o.steps > 0) opt.steps = o.steps;
     if (o.shift > 0) opt.shift = o.shift;
     if (o.guide >= 0) opt.guide = o.guide;
+    if (o.early_guide >= 0) opt.early_guide = o.early_guide;
+    if (o.early_sigma >= 0) opt.early_sigma = o.early_sigma;
     if (o.probe) {
         Table t;
         t.columns = {"model", "pairs", "sigma", "loss", "direction reversed", "other colour", "other background", "empty caption", "frames shuffled", "commit"};
@@ -50,7 +61,7 @@ int run_world_eval(const WorldEvalOptions& o) {
         Table      t;
         t.columns = {"model", "seeds", "videos", "solver", "steps", "shift", "guide", "captioned direction", "seeds ignoring the word", "commit"};
         t.rows.push_back({o.model, std::to_string(o.controllability), std::to_string(o.controllability * int(c.words.size())),
-                          opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift), format_number("%g", opt.guide),
+                          opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift), guidance_text(opt, m.negative),
                           format_number("%.3f", c.rate()), std::to_string(c.seeds_ignoring_word()), build_commit()});
         print_table(t, "md", std::cout);
         Table per_seed;  // what moved where, per seed (the noise) and word: a row of one direction is the noise's choice
@@ -74,7 +85,7 @@ int run_world_eval(const WorldEvalOptions& o) {
     t.columns = {"model", "pairs", "solver", "steps", "shift", "guide", "sprite", "background", "direction", "all", "shape",
                  "size error px", "commit"};
     t.rows.push_back({o.model, std::to_string(r.videos), opt.solver, std::to_string(opt.steps), format_number("%g", opt.shift),
-                      format_number("%g", opt.guide), format_number("%.3f", r.sprite), format_number("%.3f", r.background),
+                      guidance_text(opt, m.negative), format_number("%.3f", r.sprite), format_number("%.3f", r.background),
                       format_number("%.3f", r.direction), format_number("%.3f", r.all), format_number("%.3f", r.shape),
                       format_number("%.2f", r.size_error), build_commit()});
     if (m.world.heading) {  // the nose on the captioned side; the motion following the nose (videos showing both)
@@ -111,6 +122,10 @@ Command add_world_eval(CLI::App& app) {
     cmd->add_option("--steps", o->steps, "sampling steps (default: the model's)");
     cmd->add_option("--shift", o->shift, "flow shift (default: the model's)");
     cmd->add_option("--guide", o->guide, "guidance scale (default: the model's)");
+    cmd->add_option("--early-guide", o->early_guide, "guidance scale of the early steps, sigma >= --early-sigma (0: --guide everywhere)");
+    cmd->add_option("--negative", o->negative, "negative prompt: empty (Wan's CFG) | opposite (the caption with its direction reversed; default: "
+                    "the model's)");
+    cmd->add_option("--early-sigma", o->early_sigma, "the noise level down to which --early-guide applies (default 0.9)");
     cmd->add_option("--strip", o->strip, "write the first 8 videos as a PNG frame strip: per row the sample's frames, then its ground truth's (the "
                     "caption rendered at the pair's seed)");
     cmd->add_option("--threads", o->threads, "CPU threads (0: default)");

@@ -13,6 +13,10 @@ torch::Tensor seeded_noise(const std::vector<int64_t>& shape, uint64_t seed) {
     return at::normal(0.0, 1.0, shape, gen);
 }
 
+double guidance_at(const SampleOptions& opt, double sigma) {
+    return opt.early_guide > 0 && sigma >= opt.early_sigma ? opt.early_guide : opt.guide;
+}
+
 SampleResult sample_cfg_on_device(Denoiser& denoiser, const torch::Tensor& noise, const wan::Conditioning& prompt_cond,
                                   const wan::Conditioning& unprompt_cond, const SampleOptions& opt, const StepCallback& on_step) {
     torch::NoGradGuard no_grad;
@@ -26,7 +30,8 @@ SampleResult sample_cfg_on_device(Denoiser& denoiser, const torch::Tensor& noise
         const int64_t t      = scheduler->timestep();
         auto          cond   = denoiser.predict(i, kCond, latent, t, prompt_cond).to(torch::kFloat32);     // [C, F, H, W]
         auto          uncond = denoiser.predict(i, kUncond, latent, t, unprompt_cond).to(torch::kFloat32); // [C, F, H, W]
-        auto          guided = uncond + opt.guide * (cond - uncond);                                        // [C, F, H, W]
+        const double  g      = guidance_at(opt, res.schedule.sigmas[i]);
+        auto          guided = uncond + g * (cond - uncond);                                                // [C, F, H, W]
         latent               = scheduler->step(guided, latent);
         if (opt.keep_steps) steps.push_back(latent);  // on the device: no copy inside the loop
         if (on_step) on_step(i + 1, scheduler->steps());

@@ -37,8 +37,13 @@ struct SampleOptions {
     int         steps  = 50;
     double      shift  = 5.0;
     double      guide  = 5.0;
+    double      early_guide = 0;    // > 0: the guidance scale of the steps whose sigma is >= early_sigma (where layout and motion
+    double      early_sigma = 0.9;  // are decided); `guide` for the rest
     bool        keep_steps = true;  // keep step_latent
 };
+
+// The guidance scale of a step at noise level `sigma`.
+double guidance_at(const SampleOptions& opt, double sigma);
 
 struct SampleResult {
     torch::Tensor final_latent;  // [C, F, H, W]

@@ -30,18 +30,7 @@ TrainConfig TrainConfig::from_yaml_file(const std::string& path) {
     c.world.heading    = w.get_bool("heading", c.world.heading);
     c.world.wrap       = w.get_bool("wrap", c.world.wrap);
     w.finish();
-    if (c.world.wrap && c.world.border > 0)
-        input_error(path + ": world.wrap: true with world.border: " + std::to_string(c.world.border) +
-                    ": a torus has no edge to frame; give one or the other");
-    if (c.world.wrap && 2 * c.world.sprite_max > std::min(c.world.width, c.world.height))
-        input_error(path + ": world.wrap: true with world.sprite_max: " + std::to_string(c.world.sprite_max) +
-                    ": on a torus a sprite must be at most half the canvas (" + std::to_string(std::min(c.world.width, c.world.height) / 2) +
-                    " px), or it meets itself");
-    const int need = c.world.sprite_max + c.world.speed * (c.world.frames - 1), room = std::min(c.world.width, c.world.height) - 2 * c.world.border;
-    if (!c.world.wrap && need > room)
-        input_error(path + ": world.border: " + std::to_string(c.world.border) + " leaves " + std::to_string(room) + " px, but a " +
-                    std::to_string(c.world.sprite_max) + " px sprite moving " + std::to_string(c.world.speed) + " px over " +
-                    std::to_string(c.world.frames) + " frames needs " + std::to_string(need));
+    world::check_world(c.world, path);
 
     io::Options m(top.get_node("model"), "model", path);
     c.dit.model_type = "t2v";

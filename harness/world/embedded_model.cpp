@@ -1,6 +1,7 @@
 #include "world/embedded_model.h"
 
 #include <algorithm>
+#include <map>
 
 #include "common/error.h"
 #include "io/json_file.h"
@@ -9,6 +10,20 @@
 #include "world/world_json.h"
 
 namespace profdit::world {
+
+NegativePrompt negative_prompt_named(const std::string& name, const std::string& where) {
+    if (name == "empty") return NegativePrompt::empty;
+    if (name == "opposite") return NegativePrompt::opposite_direction;
+    input_error(where + ": unknown negative prompt '" + name + "' (accepted: empty, opposite)");
+}
+
+std::string negative_caption(const std::string& text, NegativePrompt negative, const WorldConfig& cfg) {
+    if (negative == NegativePrompt::empty) return "";
+    static const std::map<std::string, std::string> opposite = {{"left", "right"}, {"right", "left"}, {"up", "down"}, {"down", "up"}};
+    auto scene = parse_caption(text, cfg);
+    for (auto& s : scene.sprites) s.direction = opposite.at(s.direction);
+    return caption(scene);
+}
 
 EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& device, torch::ScalarType dtype) {
     const std::string cfg_path = dir + "/config.json";
@@ -24,6 +39,7 @@ EmbeddedModel EmbeddedModel::load(const std::string& dir, const torch::Device& d
         m.sampling.steps  = s.value("steps", m.sampling.steps);
         m.sampling.shift  = s.value("shift", m.sampling.shift);
         m.sampling.guide  = s.value("guide", m.sampling.guide);
+        m.negative        = negative_prompt_named(s.value("negative", std::string("empty")), cfg_path + ": key 'sampling.negative'");
     }
     const auto dit_cfg = wan::WanConfig::from_json(j, cfg_path);
     m.dit              = wan::load_dit(dir + "/dit.safetensors", dit_cfg, device, dtype);
@@ -49,7 +65,7 @@ torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint6
     torch::NoGradGuard ng;
     const auto dev   = m.dit->device();
     auto       noise = sampling::seeded_noise({3, m.world.frames, m.world.height, m.world.width}, seed).to(dev);  // [3, F, H, W]
-    auto       cond = m.dit->condition(m.text->encode(caption), noise.sizes()), uncond = m.dit->condition(m.text->encode(""), noise.sizes());
+    auto       cond = m.dit->condition(m.text->encode(caption), noise.sizes()), uncond = m.dit->condition(m.text->encode(negative_caption(caption, m.negative, m.world)), noise.sizes());
     sampling::PlainDenoiser d(m.dit);
     auto o      = opt;
     o.keep_steps = false;

@@ -12,6 +12,12 @@
 
 namespace profdit::world {
 
+// The negative prompt of a captioned video: the empty caption (Wan's CFG), or the caption with every sprite's
+// direction reversed, so that guidance pushes along the direction alone.
+enum class NegativePrompt { empty, opposite_direction };
+NegativePrompt negative_prompt_named(const std::string& name, const std::string& where);  // "empty" | "opposite"; InputError naming `where`
+std::string    negative_caption(const std::string& caption, NegativePrompt negative, const WorldConfig& cfg);
+
 // A trained world model folder (data/models/sprites-tiny): config.json (dit, world, text_encoder,
 // vocabulary), dit.safetensors, text_encoder.safetensors. Pixel space: identity decoder.
 struct EmbeddedModel {
@@ -20,14 +26,15 @@ struct EmbeddedModel {
     std::shared_ptr<WorldTextEncoder> text;
     sampling::IdentityDecoder         decoder;
     sampling::SampleOptions           sampling;  // what it is meant to be sampled with: config.json's "sampling" (50 UniPC steps, shift 3, guidance 1.5 if absent)
+    NegativePrompt                    negative = NegativePrompt::empty;  // config.json's "sampling": {"negative": "empty" | "opposite"}
 
     // InputError naming the file and key. The DiT runs on `device` in `dtype`; the caption encoder on the CPU.
     static EmbeddedModel load(const std::string& dir, const torch::Device& device = torch::kCPU,
                               torch::ScalarType dtype = torch::kFloat32);
 };
 
-// One captioned video: noise from `seed` [3, F, H, W], the CFG loop with the caption and the empty
-// caption as the negative prompt, identity decode -> frames [F, 3, H, W] in [-1, 1].
+// One captioned video: noise from `seed` [3, F, H, W], the CFG loop with the caption and the model's
+// negative prompt, identity decode -> frames [F, 3, H, W] in [-1, 1].
 torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint64_t seed, const sampling::SampleOptions& opt);
 
 // The quality gates on `pairs` held-out (caption, seed) pairs: rates of sprite present, background
