@@ -123,9 +123,9 @@ Command add_world_eval(CLI::App& app) {
     cmd->add_option("--shift", o->shift, "flow shift (default: the model's)");
     cmd->add_option("--guide", o->guide, "guidance scale (default: the model's)");
     cmd->add_option("--early-guide", o->early_guide, "guidance scale of the early steps, sigma >= --early-sigma (0: --guide everywhere)");
+    cmd->add_option("--early-sigma", o->early_sigma, "the noise level down to which --early-guide applies (default 0.9)");
     cmd->add_option("--negative", o->negative, "negative prompt: empty (Wan's CFG) | opposite (the caption with its direction reversed; default: "
                     "the model's)");
-    cmd->add_option("--early-sigma", o->early_sigma, "the noise level down to which --early-guide applies (default 0.9)");
     cmd->add_option("--strip", o->strip, "write the first 8 videos as a PNG frame strip: per row the sample's frames, then its ground truth's (the "
                     "caption rendered at the pair's seed)");
     cmd->add_option("--threads", o->threads, "CPU threads (0: default)");

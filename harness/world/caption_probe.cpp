@@ -8,13 +8,6 @@ namespace profdit::world {
 
 namespace {
 
-std::string opposite(const std::string& d) {
-    if (d == "left") return "right";
-    if (d == "right") return "left";
-    if (d == "up") return "down";
-    return "up";
-}
-
 template <typename T>
 const T& next_after(const std::vector<T>& v, const T& x) {
     const auto it = std::find(v.begin(), v.end(), x);
@@ -44,7 +37,7 @@ std::vector<CaptionProbeRow> probe_captions(EmbeddedModel& m, int pairs, const s
     for (int i = 0; i < pairs; ++i) {
         const auto scene = held_out_scene(w, i);
         auto dir = scene, col = scene, bg = scene;
-        dir.sprites[0].direction = opposite(scene.sprites[0].direction);
+        dir.sprites[0].direction = opposite_direction(scene.sprites[0].direction);
         col.sprites[0].colour    = next_after(w.colours, scene.sprites[0].colour);
         bg.background            = next_after(w.backgrounds, scene.background);
         std::vector<torch::Tensor> ctx;

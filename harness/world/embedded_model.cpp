@@ -1,7 +1,6 @@
 #include "world/embedded_model.h"
 
 #include <algorithm>
-#include <map>
 
 #include "common/error.h"
 #include "io/json_file.h"
@@ -19,9 +18,8 @@ NegativePrompt negative_prompt_named(const std::string& name, const std::string&
 
 std::string negative_caption(const std::string& text, NegativePrompt negative, const WorldConfig& cfg) {
     if (negative == NegativePrompt::empty) return "";
-    static const std::map<std::string, std::string> opposite = {{"left", "right"}, {"right", "left"}, {"up", "down"}, {"down", "up"}};
     auto scene = parse_caption(text, cfg);
-    for (auto& s : scene.sprites) s.direction = opposite.at(s.direction);
+    for (auto& s : scene.sprites) s.direction = opposite_direction(s.direction);
     return caption(scene);
 }
 
@@ -65,7 +63,8 @@ torch::Tensor generate_video(EmbeddedModel& m, const std::string& caption, uint6
     torch::NoGradGuard ng;
     const auto dev   = m.dit->device();
     auto       noise = sampling::seeded_noise({3, m.world.frames, m.world.height, m.world.width}, seed).to(dev);  // [3, F, H, W]
-    auto       cond = m.dit->condition(m.text->encode(caption), noise.sizes()), uncond = m.dit->condition(m.text->encode(negative_caption(caption, m.negative, m.world)), noise.sizes());
+    auto       cond   = m.dit->condition(m.text->encode(caption), noise.sizes());
+    auto       uncond = m.dit->condition(m.text->encode(negative_caption(caption, m.negative, m.world)), noise.sizes());
     sampling::PlainDenoiser d(m.dit);
     auto o      = opt;
     o.keep_steps = false;

@@ -54,6 +54,13 @@ Rgb colour_rgb(const std::string& name) {
     input_error("unknown colour '" + name + "' (accepted: red, yellow, white, blue, green, gray)");
 }
 
+std::string opposite_direction(const std::string& d) {
+    if (d == "left") return "right";
+    if (d == "right") return "left";
+    if (d == "up") return "down";
+    return "up";
+}
+
 std::string caption(const Scene& s) {
     std::ostringstream os;
     for (size_t i = 0; i < s.sprites.size(); ++i)

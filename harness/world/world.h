@@ -54,6 +54,7 @@ Rgb nose_rgb();                           // magenta, no sprite or background co
 // "a red circle moving left over blue stripes" / "a white square moving up over a gray background";
 // two sprites join with " and ".
 std::string caption(const Scene& s);
+std::string opposite_direction(const std::string& direction);  // left <-> right, up <-> down
 // Parses a caption of this grammar (InputError naming the caption and the word otherwise). Sprite
 // sizes and positions are left for the seed to fill.
 Scene       parse_caption(const std::string& text, const WorldConfig& cfg);
