@@ -51,19 +51,20 @@ TEST(ProfileCmd, WritesAPlanAndTheProfiles) {
                          " --out " + dir + "/plan.yaml --budget 0.5 --quiet");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("| block |"), std::string::npos) << r.out;
-    const auto plan = policies::load_block_plan(dir + "/plan.yaml");
-    EXPECT_EQ(plan.background.size(), 3u);  // 6 blocks, half the compute kept
+    const int64_t blocks = test::shipped_model_blocks();
+    const auto    plan   = policies::load_block_plan(dir + "/plan.yaml");
+    EXPECT_EQ(int64_t(plan.background.size()), blocks / 2);  // half the compute kept
     const auto yaml = YAML::LoadFile(dir + "/plan.yaml");
-    EXPECT_EQ(yaml["r_attn"].size(), 6u);
+    EXPECT_EQ(int64_t(yaml["r_attn"].size()), blocks);
     EXPECT_EQ(yaml["source"]["mask"].as<std::string>(), "file");
     for (const auto& v : yaml["r_attn"]) EXPECT_TRUE(v.as<double>() >= 0 && v.as<double>() <= 1) << v;
 
     auto st = store::Store::open_existing(dir + "/plan.h5");
     EXPECT_EQ(st.status("/plan"), "done");
-    EXPECT_EQ(st.read_dataset("/plan/r_attn").size(0), 6);
+    EXPECT_EQ(st.read_dataset("/plan/r_attn").size(0), blocks);
     for (const char* ref : {"/references/0_0", "/references/1_0"}) {
-        EXPECT_EQ(st.read_dataset(std::string(ref) + "/profile/r_attn").sizes(), (std::vector<int64_t>{6, 6}));
-        EXPECT_EQ(st.read_dataset(std::string(ref) + "/profile/received_mean").sizes(), (std::vector<int64_t>{6, 512}));
+        EXPECT_EQ(st.read_dataset(std::string(ref) + "/profile/r_attn").sizes(), (std::vector<int64_t>{6, blocks}));  // [steps, blocks]
+        EXPECT_EQ(st.read_dataset(std::string(ref) + "/profile/received_mean").sizes(), (std::vector<int64_t>{blocks, 512}));
         EXPECT_EQ(st.read_dataset(std::string(ref) + "/profile/mask").sizes(), (std::vector<int64_t>{8, 32, 32}));
         EXPECT_EQ(st.read_dataset(std::string(ref) + "/similarity/noise_pred_cos").sizes(), (std::vector<int64_t>{6, 2}));
     }
@@ -82,13 +83,15 @@ TEST(ProfileCmd, SensitivityCachesEachBlockAlone) {
     ASSERT_EQ(r.code, 0) << r.err;
     const auto yaml = YAML::LoadFile(dir + "/sens.yaml");
     EXPECT_EQ(yaml["method"].as<std::string>(), "sensitivity");
-    EXPECT_EQ(yaml["background_blocks"].size(), 3u);
-    ASSERT_EQ(yaml["source"]["sensitivity_psnr"].size(), 6u);
-    // background = the 3 blocks whose caching alone hurts least (highest PSNR)
+    const int blocks = int(test::shipped_model_blocks());
+    EXPECT_EQ(int(yaml["background_blocks"].size()), blocks / 2);
+    ASSERT_EQ(int(yaml["source"]["sensitivity_psnr"].size()), blocks);
+    // background = the half of the blocks whose caching alone hurts least (highest PSNR)
     std::vector<std::pair<double, int>> psnr;
-    for (int b = 0; b < 6; ++b) psnr.push_back({yaml["source"]["sensitivity_psnr"][b].as<double>(), b});
+    for (int b = 0; b < blocks; ++b) psnr.push_back({yaml["source"]["sensitivity_psnr"][b].as<double>(), b});
     std::sort(psnr.rbegin(), psnr.rend());
-    std::vector<int> best = {psnr[0].second, psnr[1].second, psnr[2].second};
+    std::vector<int> best;
+    for (int i = 0; i < blocks / 2; ++i) best.push_back(psnr[i].second);
     std::sort(best.begin(), best.end());
     EXPECT_EQ(yaml["background_blocks"].as<std::vector<int>>(), best);
 }

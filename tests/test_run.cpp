@@ -176,7 +176,8 @@ TEST(Runner, SharesOneReferencePerPairAndResumesNothingWhenDone) {
     EXPECT_EQ(st.status(none), "done");
     EXPECT_EQ(st.read_num_attr(none + "/metrics/psnr", "mean"), 100.0);
     EXPECT_EQ(st.read_dataset("/references/1_0/latency/step_ms").sizes(), (torch::IntArrayRef{3, 2}));
-    EXPECT_EQ(st.read_dataset("/runs/step_skip-i2-w1-f1-residual_p0_s1/cache/compute_mask").sizes(), (torch::IntArrayRef{3, 2, 6}))
+    EXPECT_EQ(st.read_dataset("/runs/step_skip-i2-w1-f1-residual_p0_s1/cache/compute_mask").sizes(),
+              (torch::IntArrayRef{3, 2, test::shipped_model_blocks()}))
         << "groups: " << st.groups("/runs")[3];
     auto again = run::RunnerOptions{};
     again.resume = true;

@@ -135,7 +135,7 @@ TEST(Train, EveryShippedTrainingConfigParses) {
                 ++n;
             }
     EXPECT_GE(n, 9);
-    EXPECT_TRUE(train::TrainConfig::from_yaml_file(test::data_path("../../data/train-state/sprites-tiny-v2/train.yaml")).world.heading);
+    EXPECT_TRUE(train::TrainConfig::from_yaml_file(test::data_path("../../data/models/sprites-tiny/train.yaml")).world.heading);
 }
 
 TEST(Train, LossGoesDownIdenticallyTwice) {

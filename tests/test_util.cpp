@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "wan/checkpoint.h"
 
@@ -16,6 +17,11 @@ namespace profdit::test {
 namespace fs = std::filesystem;
 
 std::string data_path(const std::string& rel) { return std::string(PROFDIT_TEST_DATA) + "/" + rel; }
+
+int64_t shipped_model_blocks() {
+    std::ifstream in(data_path("../../data/models/sprites-tiny/config.json"));
+    return nlohmann::json::parse(in).at("dit").at("num_layers").get<int64_t>();
+}
 
 std::string temp_dir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();

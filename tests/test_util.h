@@ -14,6 +14,7 @@ namespace profdit::test {
 std::string data_path(const std::string& rel);  // tests/data/<rel>
 std::string temp_dir();                          // a fresh directory for this test
 double      max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+int64_t     shipped_model_blocks();              // the DiT blocks of data/models/sprites-tiny (its config.json)
 
 // The parity case's tiny Wan2.1 DiT (tests/data/wan21_tiny: official-code random weights), on the CPU.
 wan::WanModel tiny_model();

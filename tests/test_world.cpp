@@ -348,10 +348,17 @@ TEST(WorldEval, ControllabilityShowsWhereEachWordsVideoMoved) {
     EXPECT_EQ(markdown_cell(per_seed, "seed"), "0") << r.out;
     EXPECT_EQ(markdown_cell(per_seed, "caption"), caption(scene)) << r.out;
     ASSERT_EQ(cfg.directions.size(), 4u);
-    int right = 0;
+    auto is_direction = [&](const std::string& d) { return std::count(cfg.directions.begin(), cfg.directions.end(), d) == 1; };
+    int  right        = 0;
     for (const auto& w : cfg.directions) {
-        const auto moved = markdown_cell(per_seed, w);
-        EXPECT_TRUE(moved == "-" || std::count(cfg.directions.begin(), cfg.directions.end(), moved)) << w << ": '" << moved << "'";
+        const auto cell  = markdown_cell(per_seed, w);  // "MOTION" or, in a world with heading, "MOTION (nose HEADING)"
+        const auto moved = cell.substr(0, cell.find(" (nose "));
+        EXPECT_TRUE(moved == "-" || is_direction(moved)) << w << ": '" << cell << "'";
+        if (cfg.heading) {
+            ASSERT_NE(cell, moved) << w << ": no nose in '" << cell << "'";
+            const auto nose = cell.substr(moved.size() + 7, cell.size() - moved.size() - 8);
+            EXPECT_TRUE((nose == "-" || is_direction(nose)) && cell.back() == ')') << w << ": '" << cell << "'";
+        }
         right += moved == w;
     }
     char want[16];
