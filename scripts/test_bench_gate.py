@@ -129,6 +129,28 @@ class GateTest(unittest.TestCase):
         self.assertIn("info (other machine)", self.row(out, "BM_DiTForward/0"))
         self.assertIn("frames/s", self.row(out, "BM_SSIM/2"))
 
+    def test_a_slower_machine_slows_every_benchmark_alike_and_passes(self):
+        # +35% on every benchmark is the host, not the code (machine factor 1.35); one of them 1.5x more is the code
+        cur = copy.deepcopy(BASE)
+        for b in cur["bench"].values():
+            b["ms"] *= 1.35
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("1.350", self.row(out, "benchmarks: machine factor"))
+        self.assertIn("(+0.0% vs machine)", self.row(out, "BM_DiTForward/0"))
+        cur["bench"]["BM_DiTForward/0"]["ms"] = 10.0 * 1.35 * 2.5  # median (1.35 x 2.5 + 1.35) / 2 = 2.36: 1.43x of it
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL", self.row(out, "BM_DiTForward/0"))
+
+    def test_a_faster_machine_does_not_tighten_the_limit(self):
+        cur = copy.deepcopy(BASE)
+        cur["bench"]["BM_SSIM/2"]["ms"] = 100.0  # 4x faster
+        cur["bench"]["BM_DiTForward/0"]["ms"] = 12.5  # +25%: within the limit; the factor stays 1
+        rc, out, _ = self.gate(cur)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("1.000", self.row(out, "benchmarks: machine factor"))
+
     def test_bad_baseline_exits_2_naming_the_file(self):
         missing = os.path.join(self.dir.name, "nope.json")
         p = subprocess.run([sys.executable, GATE, "--baseline", missing, "--current", self.write("cur.json", BASE)],

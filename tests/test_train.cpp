@@ -293,6 +293,37 @@ TEST(Train, BadDeviceAndWorkersAreRefused) {
     }
 }
 
+// Training on a GPU (issue 16 point 4): a CUDA run repeats itself bit for bit, follows the CPU run, and its state
+// resumes on the CPU and back (plain safetensors). Runs where a CUDA device is present (scripts/device-check).
+TEST(Train, CudaRunIsReproducibleAndItsStateMovesToTheCpuAndBack_CUDA) {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+    const auto dir = test::temp_dir();
+    auto cpu = train::TrainConfig::from_yaml_file(tiny_config(dir, 6));
+    auto gpu = cpu;
+    gpu.device = "cuda", gpu.out = dir + "/gpu", gpu.state = dir + "/gpu-state";
+    train::Trainer a(gpu), b(gpu), c(cpu);
+    a.run(false);
+    b.run(false);
+    c.run(false);
+    EXPECT_EQ(a.losses(), b.losses());
+    for (size_t i = 0; i < c.losses().size(); ++i) EXPECT_NEAR(a.losses()[i], c.losses()[i], 1e-3 * c.losses()[i]) << i;
+
+    auto there = gpu;  // 3 steps on the GPU, 3 more on the CPU, then 2 more on the GPU again
+    there.steps = 3, there.out = dir + "/moved", there.state = dir + "/moved-state";
+    train::Trainer(there).run(false);
+    auto back   = there;
+    back.device = "cpu", back.steps = 6;
+    train::Trainer on_cpu(back);
+    on_cpu.run(true);
+    ASSERT_EQ(on_cpu.losses().size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(on_cpu.losses()[i], a.losses()[3 + i], 1e-3 * a.losses()[3 + i]) << i;
+    auto again   = back;
+    again.device = "cuda", again.steps = 8;
+    train::Trainer on_gpu(again);
+    on_gpu.run(true);
+    EXPECT_EQ(on_gpu.losses().size(), 2u);
+}
+
 TEST(Train, AStateWithoutOptimizerMomentsIsNamed) {
     const auto dir = test::temp_dir();
     auto cfg = train::TrainConfig::from_yaml_file(tiny_config(dir, 2));
