@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -213,12 +214,8 @@ def fmt(v, digits):
 def machine_factor(base, cur):
     """The median over the benchmarks in both results of new / old time, at least 1: how much slower the machine
     runs this time as a whole (a faster machine is not held against a benchmark)."""
-    ratios = sorted(cur["bench"][n]["ms"] / b["ms"] for n, b in base.get("bench", {}).items()
-                    if n in cur.get("bench", {}) and b["ms"] > 0)
-    if not ratios:
-        return 1.0
-    mid = len(ratios) // 2
-    return max(1.0, ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid]))
+    ratios = [cur["bench"][n]["ms"] / b["ms"] for n, b in base.get("bench", {}).items() if n in cur.get("bench", {}) and b["ms"] > 0]
+    return max(1.0, statistics.median(ratios)) if ratios else 1.0
 
 
 def compare(base, cur):

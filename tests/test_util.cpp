@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
 #include "wan/checkpoint.h"
 
 namespace profdit::test {
@@ -19,8 +19,7 @@ namespace fs = std::filesystem;
 std::string data_path(const std::string& rel) { return std::string(PROFDIT_TEST_DATA) + "/" + rel; }
 
 int64_t shipped_model_blocks() {
-    std::ifstream in(data_path("../../data/models/sprites-tiny/config.json"));
-    return nlohmann::json::parse(in).at("dit").at("num_layers").get<int64_t>();
+    return io::read_json_file(data_path("../../data/models/sprites-tiny/config.json")).at("dit").at("num_layers").get<int64_t>();
 }
 
 std::string temp_dir() {
