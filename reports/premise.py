@@ -296,19 +296,32 @@ def ablation_kind(setting):
     return ("sensitivity" if "sensitivity" in plan else "background"), None
 
 
-def ablation_settings(exp):
-    """{kind: setting} for background, foreground and sensitivity and {seed: setting} for the random draws."""
-    single, draws = {}, {}
+def ablation_schedule(setting):
+    """The step schedule part of a profiling_dit tag (`w12-fixed2-f7`), '' when the tag has none."""
+    m = re.search(r"-(w\d+-.+)$", setting.tag)
+    return m.group(1) if m else ""
+
+
+def ablation_groups(exp):
+    """{schedule: ({kind: setting} for background, foreground and sensitivity, {seed: setting} for the random
+    draws)}: one ablation per step schedule, since only settings with the same schedule have the same budget."""
+    groups = {}
     for s in exp.settings(include_none=False):
         if s.policy != "profiling_dit":
             continue
+        single, draws = groups.setdefault(ablation_schedule(s), ({}, {}))
         kind, seed = ablation_kind(s)
         slot, key = (draws, seed) if kind == "random" else (single, kind)
         if key in slot:
             common.fail("%s: two profiling_dit settings are %s%s: %s and %s" % (
                 exp.path, kind, "" if seed is None else " seed %d" % seed, slot[key].tag, s.tag))
         slot[key] = s
-    return single, dict(sorted(draws.items()))
+    return {k: (single, dict(sorted(draws.items()))) for k, (single, draws) in sorted(groups.items(), key=schedule_order)}
+
+
+def schedule_order(item):
+    """Schedules by their numbers (fixed2 before fixed12)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", item[0])]
 
 
 def per_pair(setting, metric):
@@ -405,32 +418,42 @@ def section_ablation(path, command):
         return section(title, command, [], ["Not computed: no --ablation given."])
     exp = common.Experiment(path)
     try:
-        single, draws = ablation_settings(exp)
-        if "background" not in single:
+        groups = {k: g for k, g in ablation_groups(exp).items() if "background" in g[0]}
+        if not groups:
             return section(title, command, [exp], ["Not computed: `%s` has no done profiling_dit run that caches "
                                                    "the plan's background blocks." % path])
-        rows = [setting_row(k, single[k]) for k in ("background", "foreground") if k in single]
-        if draws:
-            rows += [random_row(draws)] + [setting_row("random seed %d" % seed, s) for seed, s in draws.items()]
-        if "sensitivity" in single:
-            rows.append(setting_row("sensitivity plan", single["sensitivity"]))
-        found = comparisons(single, draws)
-        head = ["blocks cached", "policy tag", "runs", "computed fraction"] + [label + " dB" for _, label in
-                                                                               ABLATION_METRICS]
-        body = ["Metrics against the uncached reference, mean over (prompt, seed) pairs ± standard error over pairs "
-                "(random: the draws' means, mean ± standard deviation over the draws). Equal computed fractions "
-                "mean equal budgets.", "", common.markdown_table(head, rows)]
-        if found:
-            body += ["", "Paired over the shared pairs: background minus the other setting (random mean: the mean "
-                     "over the draws per pair); interval = mean ± %g standard errors; \"not separable\" when it "
-                     "contains 0." % SEPARATION, "",
-                     common.markdown_table(["difference", "metric", "pairs", "mean dB", "interval dB", "result"],
-                                           comparison_rows(found)), "", verdict(found)]
-        else:
-            body += ["", "No foreground or random setting to compare with."]
+        body = []
+        for schedule, (single, draws) in groups.items():
+            if len(groups) > 1:
+                body += ([""] if body else []) + ["**Schedule `%s`**" % schedule, ""]
+            body += ablation_body(single, draws)
         return section(title, command, [exp], body)
     finally:
         exp.close()
+
+
+def ablation_body(single, draws):
+    """The ablation table, the paired comparisons and the verdict of one schedule's settings."""
+    rows = [setting_row(k, single[k]) for k in ("background", "foreground") if k in single]
+    if draws:
+        rows += [random_row(draws)] + [setting_row("random seed %d" % seed, s) for seed, s in draws.items()]
+    if "sensitivity" in single:
+        rows.append(setting_row("sensitivity plan", single["sensitivity"]))
+    found = comparisons(single, draws)
+    head = ["blocks cached", "policy tag", "runs", "computed fraction"] + [label + " dB" for _, label in
+                                                                           ABLATION_METRICS]
+    body = ["Metrics against the uncached reference, mean over (prompt, seed) pairs ± standard error over pairs "
+            "(random: the draws' means, mean ± standard deviation over the draws). Equal computed fractions "
+            "mean equal budgets.", "", common.markdown_table(head, rows)]
+    if found:
+        body += ["", "Paired over the shared pairs: background minus the other setting (random mean: the mean "
+                 "over the draws per pair); interval = mean ± %g standard errors; \"not separable\" when it "
+                 "contains 0." % SEPARATION, "",
+                 common.markdown_table(["difference", "metric", "pairs", "mean dB", "interval dB", "result"],
+                                       comparison_rows(found)), "", verdict(found)]
+    else:
+        body += ["", "No foreground or random setting to compare with."]
+    return body
 
 
 def markdown(args, command):

@@ -103,15 +103,19 @@ CLEAR = {
 NOISE = {"sprites-tiny": [0.0, 0.0, 0.0, 0.0], "sprites-tiny-foreground": [-0.5, 0.4, -0.3, 0.6]}
 
 
-def write_ablation(path, offsets):
+def write_ablation(path, offsets, schedules=("w2-fixed3-f1",)):
+    """offsets: one {plan: per-pair offsets} per schedule."""
+    offsets = offsets if isinstance(offsets, (list, tuple)) else [offsets]
     with h5py.File(path, "w") as f:
         write_root(f)
         for i, pair in enumerate(PAIRS):
             f.create_group("references/" + pair).attrs["status"] = text("done")
             write_run(f, None, "none", i, {"psnr": 100.0})
-            for plan, off in offsets.items():
-                base = {"psnr": 30.0 + i, "psnr_fg": 20.0 + i, "psnr_bg": 35.0 + i}
-                write_run(f, plan, "profiling_dit-%s-w2-fixed3-f1" % plan, i, {k: v + off[i] for k, v in base.items()})
+            for schedule, by_plan in zip(schedules, offsets):
+                for plan, off in by_plan.items():
+                    base = {"psnr": 30.0 + i, "psnr_fg": 20.0 + i, "psnr_bg": 35.0 + i}
+                    write_run(f, plan, "profiling_dit-%s-%s" % (plan, schedule), i,
+                              {k: v + off[i] for k, v in base.items()})
 
 
 def run_premise(*args):
@@ -128,13 +132,14 @@ class Premise(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory()
         cls.paths = {name: os.path.join(cls.dir.name, name + ".h5") for name in
-                     ("holds", "fails", "bare", "clear", "noise", "no_profile")}
+                     ("holds", "fails", "bare", "clear", "noise", "no_profile", "two_schedules")}
         write_profile(cls.paths["holds"], holds_profile())
         write_profile(cls.paths["fails"], fails_profile())
         write_profile(cls.paths["bare"], holds_profile(), extras=False)
         write_ablation(cls.paths["clear"], CLEAR)
         write_ablation(cls.paths["noise"], NOISE)
         write_ablation(cls.paths["no_profile"], {})
+        write_ablation(cls.paths["two_schedules"], [NOISE, CLEAR], ("w2-fixed12-f1", "w2-fixed3-f1"))
         cls.plan, cls.sensitivity_plan = (os.path.join(cls.dir.name, name) for name in ("plan.yaml", "sens.yaml"))
         for path, tau, method in ((cls.plan, 0.5, "attention"), (cls.sensitivity_plan, -35.8, "sensitivity")):
             with open(path, "w") as f:
@@ -224,6 +229,14 @@ class Premise(unittest.TestCase):
         self.assertEqual(verdict_lines(out)[-1],
                          "**Verdict: does background caching beat the other blocks?** vs foreground, PSNR: not "
                          "separable, fg-PSNR: not separable.")
+
+    def test_one_ablation_per_step_schedule(self):
+        out = self.premise_ok(self.paths["holds"], "--ablation", self.paths["two_schedules"])
+        self.assertLess(out.index("**Schedule `w2-fixed3-f1`**"), out.index("**Schedule `w2-fixed12-f1`**"))
+        self.assertIn("| background | profiling_dit-sprites-tiny-w2-fixed12-f1 | 4 |", out)
+        self.assertIn("| background - foreground | PSNR | 4 | -0.05 | [-0.58, 0.48] | not separable |", out)
+        self.assertIn("| background - foreground | fg-PSNR | 4 | 5.06 | [4.85, 5.28] | background better |", out)
+        self.assertEqual(len([v for v in verdict_lines(out) if "background caching" in v]), 2)
 
     def test_ablation_kinds_from_the_plan_name(self):
         class Run:

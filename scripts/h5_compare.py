@@ -6,11 +6,14 @@ the same sweep run unsharded.
 
 Checks, and reports every difference found (exit 1; exit 0 when there is none, 2 on a bad argument or an
 unreadable file):
-  - both files hold the same groups under /runs and /references, and every one has status "done";
+  - both files hold the same groups under /runs, /references and /budget (the budget searches; a file without
+    budget targets has none), and every one has status "done";
   - the same objects (groups, datasets) and attributes below /runs and /references, every dataset with
     the same dtype and shape and bit-identical contents, every attribute bit-identical;
   - the same root attributes, except the provenance ones that differ by construction between a merged
     and an unsharded file: created, shard, merged_from.
+--subset compares a part with its whole, e.g. one shard run alone (`--shard 1/4`) with the full sweep: every run,
+reference and budget search of A must be in B and equal there; B's others are not listed.
 --ignore NAME (repeatable, shell-style patterns allowed) skips every group, dataset or attribute whose
 name matches, with everything below it; e.g. `--ignore latency --ignore speedup` skips the timings
 (latency/ datasets and the measured-speedup attribute of each run), which differ between two executions.
@@ -27,7 +30,8 @@ except ImportError as e:  # pragma: no cover - environment problem
     sys.exit(f"h5_compare.py: {e} (install python3-h5py, or run with /usr/bin/python3)")
 
 ROOT_PROVENANCE = {"created", "shard", "merged_from"}
-TOP_GROUPS = ("runs", "references")
+TOP_GROUPS = ("runs", "references", "budget")
+OPTIONAL_GROUPS = {"budget"}
 MAX_LISTED = 20
 
 
@@ -57,8 +61,8 @@ def show_pair(va, vb):
 
 
 class Comparison:
-    def __init__(self, a, b, ignore):
-        self.a, self.b, self.ignore = a, b, ignore
+    def __init__(self, a, b, ignore, subset=False):
+        self.a, self.b, self.ignore, self.subset = a, b, ignore, subset
         self.problems = []
         self.datasets = 0
         self.attributes = 0
@@ -82,13 +86,15 @@ class Comparison:
             if not same_value(va, vb):
                 self.problem(f"{path}: attribute '{k}' differs: {show_pair(va, vb)}")
 
-    def objects(self, path, ga, gb):
-        """Recursively compares two groups (attributes, members)."""
+    def objects(self, path, ga, gb, a_in_b=False):
+        """Recursively compares two groups (attributes, members); with a_in_b, B may hold members A lacks."""
         self.attrs(path, ga, gb)
         na = {k for k in ga if not self.ignored(k)}
         nb = {k for k in gb if not self.ignored(k)}
         for k in sorted(na - nb):
             self.problem(f"{path}/{k}: only in A")
+        if a_in_b:
+            nb &= na
         for k in sorted(nb - na):
             self.problem(f"{path}/{k}: only in B")
         for k in sorted(na & nb):
@@ -120,18 +126,18 @@ class Comparison:
         for top in TOP_GROUPS:
             if top not in self.a or top not in self.b:
                 for name, f in (("A", self.a), ("B", self.b)):
-                    if top not in f:
+                    if top not in f and not (top in OPTIONAL_GROUPS and top not in self.a and top not in self.b):
                         self.problem(f"/{top}: missing in {name}")
                 continue
             for name, f in (("A", self.a), ("B", self.b)):
                 for k in sorted(f[top]):
-                    if self.ignored(k):
+                    if self.ignored(k) or (self.subset and name == "B" and k not in self.a[top]):
                         continue
                     st = f[top][k].attrs.get("status", b"(no status)")
                     st = st.decode() if isinstance(st, bytes) else str(st)
                     if st != "done":
                         self.problem(f"/{top}/{k}: status in {name} is '{st}', not 'done'")
-            self.objects(f"/{top}", self.a[top], self.b[top])
+            self.objects(f"/{top}", self.a[top], self.b[top], a_in_b=self.subset)
 
 
 def main():
@@ -140,6 +146,8 @@ def main():
     ap.add_argument("b", metavar="B.h5")
     ap.add_argument("--ignore", action="append", default=[], metavar="NAME",
                     help="skip groups, datasets and attributes with this name (shell pattern; repeatable)")
+    ap.add_argument("--subset", action="store_true",
+                    help="A is a part of B (e.g. one shard): B may hold runs, references and budget searches A lacks")
     ap.add_argument("--quiet", action="store_true", help="print nothing when the files agree")
     args = ap.parse_args()
     try:
@@ -149,11 +157,13 @@ def main():
         print(f"h5_compare.py: cannot open: {e}", file=sys.stderr)
         return 2
     with fa, fb:
-        c = Comparison(fa, fb, args.ignore)
+        c = Comparison(fa, fb, args.ignore, args.subset)
         c.run()
         runs = [len(f["runs"]) if "runs" in f else 0 for f in (fa, fb)]
         refs = [len(f["references"]) if "references" in f else 0 for f in (fa, fb)]
     ign = f", ignoring {', '.join(args.ignore)}" if args.ignore else ""
+    if args.subset:
+        ign += f" (A is a subset of B: B has {runs[1]} runs, {refs[1]} references)"
     if c.problems:
         print(f"h5_compare.py: DIFFERENT: A={args.a} B={args.b}{ign}: {len(c.problems)} difference(s):",
               file=sys.stderr)

@@ -72,6 +72,13 @@ TEST(World, NegativeCaptionReversesTheDirection) {
               "a white square moving down over a gray background");
     EXPECT_EQ(world::negative_caption("a red circle moving left over blue stripes", world::NegativePrompt::empty, cfg), "");
     EXPECT_EQ(world::negative_prompt_named("opposite", "x"), world::NegativePrompt::opposite_direction);
+    EXPECT_EQ(world::opposite_direction("down"), "up");
+    try {  // a world whose config lists another direction word has no opposite for it
+        world::opposite_direction("still");
+        ADD_FAILURE() << "'still' was given an opposite";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("direction 'still' has no opposite"), std::string::npos) << e.what();
+    }
     try {
         world::negative_prompt_named("reversed", "--negative");
         ADD_FAILURE() << "an unknown negative prompt was accepted";

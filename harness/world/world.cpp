@@ -58,7 +58,8 @@ std::string opposite_direction(const std::string& d) {
     if (d == "left") return "right";
     if (d == "right") return "left";
     if (d == "up") return "down";
-    return "up";
+    if (d == "down") return "up";
+    input_error("direction '" + d + "' has no opposite (accepted: left, right, up, down)");
 }
 
 std::string caption(const Scene& s) {
