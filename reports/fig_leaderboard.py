@@ -29,8 +29,9 @@ def line_label(policy, entries):
     return policy if any(e.matched for e in entries) else policy + " (no target: nearest budget)"
 
 
-def make(exp, out_dir):
-    found, _ = leaderboard.boards(exp)
+def make(exp, out_dir, others=()):
+    """The figure of exp's boards, with the settings of `others` joined (leaderboard.boards)."""
+    found, _ = leaderboard.boards(exp, others)
     if not found:
         raise common.Skip("no budget-matched setting (give a policy target_speedup or target_computed)")
     metrics = sorted((m for m in exp.metric_names() if m[0] in WANTED), key=lambda m: WANTED.index(m[0]))

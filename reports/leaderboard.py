@@ -3,7 +3,12 @@
 one ranked table per budget. report.py adds it as a section; alone it prints the tables as markdown, stamped
 with the file's build, device, dtype and model (for docs/leaderboard.md):
 
-    python3 reports/leaderboard.py FILE.h5 > table.md
+    python3 reports/leaderboard.py FILE.h5 [--with OTHER.h5 ...] [--figure DIR] > table.md
+
+--with adds the settings of another file that ran the same pairs (same model, device and dtype; every reference
+it shares with FILE the same caption, seed and latent, bit for bit), e.g. integer-knob rows run after the
+leaderboard; they join the budgets like FILE's settings without a target. --figure writes the Pareto figure of
+the joined boards (fig_leaderboard.py) to DIR.
 """
 import argparse
 import math
@@ -93,13 +98,35 @@ def ranked(entries, metric):
     return sorted(entries, key=key)
 
 
-def boards(exp):
-    """[(budget, ranked entries)] and the cached settings no budget takes (none is never ranked)."""
+def check_same_pairs(exp, other):
+    """Fails unless `other` ran exp's model, device and dtype, and each of its references is one of exp's: the same
+    pair, caption and seed, and where both stored the latent, the same latent bit for bit."""
+    for key in ("model", "device", "dtype"):
+        if exp.attrs.get(key) != other.attrs.get(key):
+            common.fail("%s: %s '%s' differs from %s's '%s': its settings cannot join that leaderboard"
+                        % (other.path, key, other.attrs.get(key), exp.path, exp.attrs.get(key)))
+    for pair, ref in sorted(other.refs.items()):
+        mine = exp.refs.get(pair)
+        if mine is None:
+            common.fail("%s: reference %s is not in %s: the files ran different pairs" % (other.path, pair, exp.path))
+        same = all(common._text(ref.attrs.get(k)) == common._text(mine.attrs.get(k)) for k in ("prompt", "seed"))
+        if same and "latent" in ref.g and "latent" in mine.g:
+            same = np.array_equal(ref.g["latent"][()], mine.g["latent"][()])
+        if not same:
+            common.fail("%s: reference %s differs from %s's (caption, seed or latent): the files ran different pairs"
+                        % (other.path, pair, exp.path))
+
+
+def boards(exp, others=()):
+    """[(budget, ranked entries)] and the cached settings no budget takes (none is never ranked); the settings of
+    `others` (files of the same pairs, check_same_pairs) join like exp's settings without a target."""
     found = budgets(exp)
     metrics = [m[0] for m in exp.metric_names()]
     members, unranked = {b.label: [] for b in found}, []
-    for s in exp.settings(include_none=False):
-        b = matched_budget(s, found)
+    for other in others:
+        check_same_pairs(exp, other)
+    for source, s in [(e, s) for e in (exp,) + tuple(others) for s in e.settings(include_none=False)]:
+        b = matched_budget(s, found) if source is exp else None
         entry = Entry(s, b, b is not None, metrics)
         if not b:
             entry.budget = b = nearest_budget(entry.ideal, found)
@@ -176,9 +203,9 @@ def rule_text(exp):
             % (round(NEAREST_WITHIN * 100), rank_metric(exp), order, rank_metric(exp), SEPARATION))
 
 
-def blocks(exp):
+def blocks(exp, others=()):
     """The report section (report.py's block list), [] for a file without budget-matched settings."""
-    found, unranked = boards(exp)
+    found, unranked = boards(exp, others)
     if not found:
         return []
     out = [("h2", "Leaderboard"), ("p", rule_text(exp))]
@@ -191,12 +218,15 @@ def blocks(exp):
     return out
 
 
-def markdown(exp):
-    """The leaderboard tables alone, stamped with the file's build, device, dtype and model."""
+def markdown(exp, others=()):
+    """The leaderboard tables alone, stamped with the files' builds, device, dtype and model."""
     a = exp.attrs
-    out = ["Leaderboard of `%s`: commit %s, device %s, dtype %s, model %s."
-           % (os.path.basename(exp.path), a.get("git_commit", "?"), a.get("device", "?"), a.get("dtype", "?"), a.get("model", "?"))]
-    for b in blocks(exp)[1:]:
+    joined = "".join(" with the settings of `%s` (commit %s)" % (os.path.basename(o.path), o.attrs.get("git_commit", "?"))
+                     for o in others)
+    out = ["Leaderboard of `%s`%s: commit %s, device %s, dtype %s, model %s."
+           % (os.path.basename(exp.path), joined, a.get("git_commit", "?"), a.get("device", "?"), a.get("dtype", "?"),
+              a.get("model", "?"))]
+    for b in blocks(exp, others)[1:]:
         if b[0] == "h3":
             out.append("### " + b[1])
         elif b[0] == "table":
@@ -209,14 +239,25 @@ def markdown(exp):
 def main():
     ap = argparse.ArgumentParser(description="the budget leaderboard of a profdit result file, as markdown on stdout")
     ap.add_argument("file", help="profdit result file (HDF5)")
-    exp = common.Experiment(ap.parse_args().file)
+    ap.add_argument("--with", dest="others", action="append", default=[], metavar="OTHER.h5",
+                    help="add the settings of a file that ran the same pairs (repeatable)")
+    ap.add_argument("--figure", metavar="DIR", help="also write the Pareto figure of the joined boards to DIR")
+    args = ap.parse_args()
+    exp = common.Experiment(args.file)
+    others = [common.Experiment(path) for path in args.others]
     try:
         if not budgets(exp):
             common.fail("%s has no budget-matched setting (no /budget group): give a policy target_speedup or "
                         "target_computed" % exp.path)
-        sys.stdout.write(markdown(exp))
+        sys.stdout.write(markdown(exp, others))
+        if args.figure:
+            import fig_leaderboard  # imports this module: loaded only when asked for
+            os.makedirs(args.figure, exist_ok=True)
+            for path in fig_leaderboard.make(exp, args.figure, others):
+                print("leaderboard.py: wrote %s" % path, file=sys.stderr)
     finally:
-        exp.close()
+        for e in [exp] + others:
+            e.close()
 
 
 if __name__ == "__main__":

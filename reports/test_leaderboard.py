@@ -4,6 +4,7 @@ measured speedup range, on a crafted result file laid out as `profdit run` write
 easycache matched at 1.5x and 2x ideal, a step_skip near 1.5x and one far from every budget. Run by ctest as
 report_leaderboard_logic; exit code 77 (ctest: skipped) without h5py, matplotlib or numpy."""
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -21,6 +22,7 @@ import fig_leaderboard  # noqa: E402
 import leaderboard  # noqa: E402
 import report  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 PAIRS = ["0_0", "1_0", "2_0"]  # prompt index _ seed
 FRAMES = 4
 
@@ -52,8 +54,8 @@ def write_latency(g, speedups, run_index):
         g["latency/speedup_repeats"] = np.array(speedups[run_index], dtype=np.float64)
 
 
-def write_run(f, tag, pair_index):
-    policy, ideal, psnr, speedups = SETTINGS[tag]
+def write_run(f, tag, pair_index, settings=SETTINGS):
+    policy, ideal, psnr, speedups = settings[tag]
     g = f.create_group("runs/%s_p%d_s0" % (tag, pair_index))
     for k, v in (("policy", policy), ("policy_tag", tag), ("reference", "/references/" + PAIRS[pair_index])):
         g.attrs[k] = text(v)
@@ -79,7 +81,9 @@ def write_budget(f, index, policy, label, target):
     g.attrs["status"] = text("done")
 
 
-def write_file(path, with_budgets=True):
+def write_file(path, with_budgets=True, settings=None, latent_offset=0.0):
+    """The crafted file: SETTINGS (or `settings`), budgets when with_budgets; each reference holds a latent."""
+    settings = SETTINGS if settings is None else settings
     with h5py.File(path, "w") as f:
         f.attrs["format_version"] = np.int64(1)
         for k, v in (("git_commit", "abc123def456"), ("device", "cpu (1 threads)"), ("dtype", "fp32"),
@@ -90,10 +94,12 @@ def write_file(path, with_budgets=True):
         for i, pair in enumerate(PAIRS):
             ref = f.create_group("references/" + pair)
             ref["latency/dit_ms"] = 1500.0
+            ref["latent"] = np.arange(8, dtype=np.float32) + i + latent_offset
+            ref.attrs["prompt"], ref.attrs["seed"] = text("caption %d" % i), 0.0
             ref.attrs["status"] = text("done")
-            for tag in SETTINGS:
+            for tag in settings:
                 if with_budgets or not tag.endswith(("-x1.5", "-x2")):
-                    write_run(f, tag, i)
+                    write_run(f, tag, i, settings)
         if with_budgets:
             for index, (policy, label, target) in enumerate([("fbcache", "x1.5", 1.5), ("fbcache", "x2", 2.0),
                                                              ("easycache", "x1.5", 1.5), ("easycache", "x2", 2.0)], 1):
@@ -178,6 +184,44 @@ class Leaderboard(unittest.TestCase):
             self.assertEqual([os.path.basename(p) for p in pngs], ["leaderboard.png"])
             with open(pngs[0], "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
+# A second file of the same pairs: a profiling_dit setting near 2x, as experiments/leaderboard-profiling-dit.yaml
+OTHER = {"none": SETTINGS["none"],
+         "profiling_dit-plan-n10-w6-fixed3": ("profiling_dit", 1.94, [29.0, 30.0, 31.5], [[1.8, 1.9]] * 3)}
+
+
+class WithOtherFile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.paths = {name: os.path.join(cls.dir.name, name + ".h5") for name in ("lb", "other", "other_pairs")}
+        write_file(cls.paths["lb"])
+        write_file(cls.paths["other"], with_budgets=False, settings=OTHER)
+        write_file(cls.paths["other_pairs"], with_budgets=False, settings=OTHER, latent_offset=0.5)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def run_script(self, *args):
+        p = subprocess.run([sys.executable, os.path.join(HERE, "leaderboard.py"), *args], capture_output=True, text=True)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_the_other_files_settings_join_the_nearest_budget(self):
+        code, out, err = self.run_script(self.paths["lb"], "--with", self.paths["other"], "--figure", self.dir.name)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.startswith("Leaderboard of `lb.h5` with the settings of `other.h5` (commit abc123def456):"))
+        x2 = out[out.index("### 2x ideal"):]
+        # 29.0/30.0/31.5 against easycache's 28/29/30: ranked first, paired difference +1.17 ± 0.17: separable
+        self.assertIn("| 1 | profiling_dit-plan-n10-w6-fixed3 | 3 | 1.940 |", x2)
+        self.assertIn("| 2 | easycache-thr0.133-w2-f1 |", x2)
+        self.assertTrue(os.path.exists(os.path.join(self.dir.name, "leaderboard.png")))
+
+    def test_a_file_of_other_pairs_is_refused(self):
+        code, out, err = self.run_script(self.paths["lb"], "--with", self.paths["other_pairs"])
+        self.assertEqual((code, out), (2, ""))
+        self.assertIn("other_pairs.h5: reference 0_0 differs from %s's (caption, seed or latent)" % self.paths["lb"], err)
 
 
 class WithoutBudgets(unittest.TestCase):
