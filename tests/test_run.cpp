@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -391,6 +392,13 @@ TEST(Experiment, ShippedExperimentsParse) {
     EXPECT_GE(lb.seeds.size(), 2u);
     for (const auto& p : lb.prompts) EXPECT_EQ(std::count(q.prompts.begin(), q.prompts.end(), p), 0) << p;
     EXPECT_GE(lb.calibration.prompts.size() * lb.calibration.seeds.size(), 2u);
+    // Its ProfilingDiT rows run the same pairs the same way (reports/leaderboard.py --with checks the files too)
+    const auto lbp = run::load_experiment("experiments/leaderboard-profiling-dit.yaml", {});
+    EXPECT_EQ(lbp.prompts, lb.prompts);
+    EXPECT_EQ(lbp.seeds, lb.seeds);
+    EXPECT_EQ(std::tie(lbp.sampling.solver, lbp.sampling.steps, lbp.sampling.shift, lbp.sampling.guide),
+              std::tie(lb.sampling.solver, lb.sampling.steps, lb.sampling.shift, lb.sampling.guide));
+    EXPECT_EQ(std::tie(lbp.warmup_runs, lbp.repeats), std::tie(lb.warmup_runs, lb.repeats));
 }
 
 // A relative prompts_file resolves against the working directory, never against the experiment's folder.
