@@ -8,7 +8,7 @@ Checks, and reports every difference found (exit 1; exit 0 when there is none, 2
 unreadable file):
   - both files hold the same groups under /runs, /references and /budget (the budget searches; a file without
     budget targets has none), and every one has status "done";
-  - the same objects (groups, datasets) and attributes below /runs and /references, every dataset with
+  - the same objects (groups, datasets) and attributes below those groups, every dataset with
     the same dtype and shape and bit-identical contents, every attribute bit-identical;
   - the same root attributes, except the provenance ones that differ by construction between a merged
     and an unsharded file: created, shard, merged_from.
