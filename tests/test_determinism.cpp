@@ -11,6 +11,21 @@
 namespace profdit {
 namespace {
 
+struct Compared {
+    int         code;
+    std::string report;
+};
+
+// scripts/h5_compare.py ARGS: its exit code (-1 without a python3 with h5py) and its output.
+Compared h5_compare(const std::string& args, const std::string& dir) {
+    const std::string py = test::python_with("h5py, numpy");
+    if (py.empty()) return {-1, "no python3 with h5py and numpy (scripts/setup installs python3-h5py)"};
+    const std::string cmd    = py + " " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/h5_compare.py " + args + " > " + dir + "/cmp.txt 2>&1";
+    const int         status = std::system(cmd.c_str());
+    std::ifstream     in(dir + "/cmp.txt");
+    return {WEXITSTATUS(status), std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+}
+
 TEST(Determinism, SameExperimentTwiceGivesBitIdenticalFiles) {
     const auto dir = test::temp_dir();
     std::ofstream(dir + "/x.yaml") << "name: determinism\n"
@@ -34,29 +49,9 @@ TEST(Determinism, SameExperimentTwiceGivesBitIdenticalFiles) {
         EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
         EXPECT_NE(r.err.find(" [####################] 4/4\n"), std::string::npos) << r.err;
     }
-    const std::string py = test::python_with("h5py, numpy");
-    ASSERT_FALSE(py.empty()) << "no python3 with h5py and numpy (scripts/setup installs python3-h5py)";
-    const std::string cmd = py + " " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/h5_compare.py " + dir + "/a.h5 " + dir +
-                            "/b.h5 --ignore latency --ignore speedup --ignore memory > " + dir + "/cmp.txt 2>&1";
-    const int status = std::system(cmd.c_str());
-    std::ifstream in(dir + "/cmp.txt");
-    const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(WEXITSTATUS(status), 0) << report;
-    EXPECT_NE(report.find("identical: 4 runs, 1 references"), std::string::npos) << report;
-}
-
-struct Compared {
-    int         code;
-    std::string report;
-};
-
-Compared h5_compare(const std::string& args, const std::string& dir) {
-    const std::string py = test::python_with("h5py, numpy");
-    if (py.empty()) return {-1, "no python3 with h5py and numpy (scripts/setup installs python3-h5py)"};
-    const std::string cmd    = py + " " + std::string(PROFDIT_TEST_DATA) + "/../../scripts/h5_compare.py " + args + " > " + dir + "/cmp.txt 2>&1";
-    const int         status = std::system(cmd.c_str());
-    std::ifstream     in(dir + "/cmp.txt");
-    return {WEXITSTATUS(status), std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+    const auto c = h5_compare(dir + "/a.h5 " + dir + "/b.h5 --ignore latency --ignore speedup --ignore memory", dir);
+    EXPECT_EQ(c.code, 0) << c.report;
+    EXPECT_NE(c.report.find("identical: 4 runs, 1 references"), std::string::npos) << c.report;
 }
 
 // Issue 18's reproduction check: one shard run alone equals its part of the full sweep, budget searches included
